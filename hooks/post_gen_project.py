@@ -1,0 +1,59 @@
+"""Remove what the answers turned off, from one manifest, and record the template commit for cruft.
+
+Never touches the network: the generated project installs its own dependencies later.
+"""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+# Booleans arrive as True/False from cookiecutter.json and as text from `key=value` on the CLI.
+TRUTHY = {"true", "yes", "y", "1", "on"}
+ANSWERS = {
+    "use_compose": "{{ cookiecutter.use_compose }}".lower() in TRUTHY,
+    "use_helm": "{{ cookiecutter.use_helm }}".lower() in TRUTHY,
+}
+REPO_DIR = "{{ cookiecutter._repo_dir }}"
+
+# Paths (relative to the project) that exist only when their option is on.
+MANIFEST: dict[str, list[str]] = {
+    "use_compose": ["compose.yaml"],
+    "use_helm": ["deploy/helm"],
+}
+
+
+def remove_disabled(root: Path) -> None:
+    for option, paths in MANIFEST.items():
+        if ANSWERS[option]:
+            continue
+        for relative in paths:
+            target = root / relative
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    # Folders that only held removed files go too.
+    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+
+
+def record_template_commit(root: Path) -> None:
+    """Fill in the commit cruft diffs against on `cruft update`, when the template is a git clone."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", REPO_DIR, "rev-parse", "HEAD"],
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return
+    state_file = root / ".cruft.json"
+    state = json.loads(state_file.read_text())
+    state["commit"] = commit
+    state_file.write_text(json.dumps(state, indent=2) + "\n")
+
+
+root = Path.cwd()
+remove_disabled(root)
+record_template_commit(root)

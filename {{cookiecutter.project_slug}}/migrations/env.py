@@ -1,0 +1,47 @@
+"""Alembic environment: async engine from the service settings, batch mode on SQLite."""
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from {{ cookiecutter.package_name }}.config import Settings, get_settings
+from {{ cookiecutter.package_name }}.core.db import Base, create_engine
+from {{ cookiecutter.package_name }}.jobs import models as _job_models  # noqa: F401 - registers tables
+from {{ cookiecutter.package_name }}.reports import models as _report_models  # noqa: F401
+
+target_metadata = Base.metadata
+
+
+def _settings() -> Settings:
+    # Tests and tools may pass a URL through the Alembic config; the service uses DATABASE_URL.
+    url = context.config.get_main_option("sqlalchemy.url")
+    settings = get_settings()
+    return settings.model_copy(update={"database_url": url}) if url else settings
+
+
+def _configure(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_online() -> None:
+    engine = create_engine(_settings())
+    async with engine.connect() as connection:
+        await connection.run_sync(_configure)
+    await engine.dispose()
+
+
+if context.is_offline_mode():
+    context.configure(url=_settings().database_url, target_metadata=target_metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    asyncio.run(_run_online())

@@ -1,0 +1,1 @@
+"""Thin shared layer: database, Redis, logging, errors, request ids and health checks."""

@@ -1,0 +1,53 @@
+"""FastAPI dependencies over the process resources, typed for reuse in every router."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.core.resources import Resources
+from {{ cookiecutter.package_name }}.jobs import Queue
+
+
+def get_resources(request: Request) -> Resources:
+    resources: Resources = request.state.resources
+    return resources
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
+    """A session per request: the request owns the transaction, services never commit.
+
+    Routes that enqueue jobs commit through `jobs.submit`; anything left is rolled back.
+    """
+    async with resources.sessions() as session:
+        yield session
+
+
+def get_settings(resources: ResourcesDep) -> Settings:
+    return resources.settings
+
+
+def get_redis(resources: ResourcesDep) -> Redis:
+    return resources.redis
+
+
+def get_queue(resources: ResourcesDep) -> Queue:
+    return resources.queue
+
+
+def get_request_id(request: Request) -> str:
+    request_id: str = request.state.request_id
+    return request_id
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RedisDep = Annotated[Redis, Depends(get_redis)]
+QueueDep = Annotated[Queue, Depends(get_queue)]
+RequestIdDep = Annotated[str, Depends(get_request_id)]

@@ -1,0 +1,128 @@
+"""One exception tree and the handlers that render it as RFC 9457 problem details.
+
+    AppError                 status_code, title, detail; rendered as application/problem+json
+    ├── BadRequest           400
+    ├── NotFound             404
+    └── ServiceUnavailable   503: a dependency (Redis, the database) did not answer
+
+Anything else that escapes a route is caught by `core.request_context`, logged with its request id and
+answered as a bare 500 problem: the client never sees a stack trace.
+"""
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class AppError(Exception):
+    status_code: int = HTTPStatus.INTERNAL_SERVER_ERROR
+    title: str = "Internal Server Error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class BadRequest(AppError):
+    status_code = HTTPStatus.BAD_REQUEST
+    title = "Bad Request"
+
+
+class NotFound(AppError):
+    status_code = HTTPStatus.NOT_FOUND
+    title = "Not Found"
+
+
+class ServiceUnavailable(AppError):
+    status_code = HTTPStatus.SERVICE_UNAVAILABLE
+    title = "Service Unavailable"
+
+
+def problem(
+    status: int,
+    detail: str | None = None,
+    *,
+    title: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return JSONResponse(
+        jsonable_encoder(body), status_code=status, headers=headers, media_type=PROBLEM_JSON
+    )
+
+
+async def _app_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    if exc.status_code >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        log.warning("request_failed", status=exc.status_code, detail=exc.detail)
+    return problem(exc.status_code, exc.detail, title=exc.title, **exc.extra)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    return problem(exc.status_code, detail, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(err["loc"]), "type": err["type"], "msg": err["msg"]} for err in exc.errors()
+    ]
+    # A body that is not JSON at all is a malformed request, not a semantic error.
+    if any(err["type"] == "json_invalid" for err in errors):
+        return problem(HTTPStatus.BAD_REQUEST, "The request body is not valid JSON.", errors=errors)
+    return problem(HTTPStatus.UNPROCESSABLE_ENTITY, "The request failed validation.", errors=errors)
+
+
+async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
+    dependency = (
+        "redis" if isinstance(exc, RedisConnectionError | RedisTimeoutError) else "database"
+    )
+    log.warning("dependency_unavailable", dependency=dependency, error=str(exc))
+    return problem(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        f"The {dependency} is unavailable; retry later.",
+        dependency=dependency,
+        headers={"Retry-After": "5"},
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    for exc_type in (RedisConnectionError, RedisTimeoutError, OperationalError, InterfaceError):
+        app.add_exception_handler(exc_type, _dependency_down)
+    # asyncpg connection failures arrive wrapped in DBAPIError when the pool cannot connect.
+    app.add_exception_handler(DBAPIError, _dependency_down_or_unexpected)
+
+
+async def _dependency_down_or_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    if exc.connection_invalidated or isinstance(exc.orig, OSError | ConnectionError):
+        return await _dependency_down(request, exc)
+    raise exc  # not an outage: let the request context answer it as an unexpected 500

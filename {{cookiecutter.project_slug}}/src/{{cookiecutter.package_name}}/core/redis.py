@@ -1,0 +1,17 @@
+"""The one Redis client that the web tier shares between the queue and request-time features."""
+
+from redis.asyncio import Redis
+
+from {{ cookiecutter.package_name }}.config import Settings
+
+
+def create_redis(settings: Settings) -> Redis:
+    timeout = settings.redis_socket_timeout_seconds
+    client: Redis = Redis.from_url(
+        settings.redis_url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        max_connections=settings.redis_max_connections,
+        health_check_interval=30,
+    )
+    return client

@@ -1,0 +1,38 @@
+"""Process-wide resources, opened once in the lifespan and shared by every request."""
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
+from {{ cookiecutter.package_name }}.core.redis import create_redis
+from {{ cookiecutter.package_name }}.jobs import Queue
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    redis: Redis
+    queue: Queue
+
+    @classmethod
+    def open(cls, settings: Settings) -> "Resources":
+        # Nothing here connects yet: pools connect on first use, so the app starts (and answers
+        # /healthz and a failing /readyz) even while Redis or the database is down.
+        engine = create_engine(settings)
+        redis = create_redis(settings)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=create_session_factory(engine),
+            redis=redis,
+            queue=Queue(redis, settings.queue_name),
+        )
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        await self.engine.dispose()

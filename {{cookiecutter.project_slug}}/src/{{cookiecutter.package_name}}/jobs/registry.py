@@ -1,0 +1,55 @@
+"""The `@task` decorator: declares a task, its timeout and tries, and registers it by name."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Concatenate, Generic, ParamSpec
+
+from {{ cookiecutter.package_name }}.jobs.context import JobContext
+
+P = ParamSpec("P")
+TaskFunction = Callable[Concatenate[JobContext, P], Awaitable[Any]]
+
+_REGISTRY: dict[str, "Task[Any]"] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A call to a task, captured with its arguments, ready to enqueue."""
+
+    task: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Task(Generic[P]):
+    name: str
+    function: TaskFunction[P]
+    # None takes the worker default (`JOB_TIMEOUT_SECONDS`).
+    timeout_seconds: int | None
+    max_tries: int
+
+    def message(self, *args: P.args, **kwargs: P.kwargs) -> Message:
+        """Capture a call's keyword arguments; they must be plain data (msgpack)."""
+        if args:
+            raise TypeError(f"task {self.name!r} takes keyword arguments only")
+        return Message(task=self.name, kwargs=dict(kwargs))
+
+
+def task(
+    *, name: str | None = None, timeout_seconds: int | None = None, max_tries: int = 3
+) -> Callable[[TaskFunction[P]], Task[P]]:
+    """Register an async function `(ctx: JobContext, **kwargs) -> result` as a worker task."""
+
+    def register(function: TaskFunction[P]) -> Task[P]:
+        task_name = name or function.__name__
+        if task_name in _REGISTRY and _REGISTRY[task_name].function is not function:
+            raise ValueError(f"a task named {task_name!r} is already registered")
+        declared = Task(task_name, function, timeout_seconds, max_tries)
+        _REGISTRY[task_name] = declared
+        return declared
+
+    return register
+
+
+def registered_tasks() -> list[Task[Any]]:
+    return list(_REGISTRY.values())

@@ -1,0 +1,65 @@
+"""A job's status: from Redis while arq knows the job, from the job history afterwards."""
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from {{ cookiecutter.package_name }}.jobs import history
+from {{ cookiecutter.package_name }}.jobs.models import JobRecord, JobStatus
+from {{ cookiecutter.package_name }}.jobs.queue import LiveState, Queue
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    job_id: str
+    task: str
+    status: JobStatus
+    attempts: int
+    enqueued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    result: Any
+    error: str | None
+
+
+async def get_status(session: AsyncSession, queue: Queue, job_id: str) -> JobView | None:
+    live = await queue.live_state(job_id)
+    record = await history.get(session, job_id)
+    if live is not None:
+        return _merge(job_id, live, record)
+    if record is not None:
+        return _from_record(record)
+    return None
+
+
+def _merge(job_id: str, live: LiveState, record: JobRecord | None) -> JobView:
+    """Redis holds the live status; the history row, when there is one, holds our timestamps."""
+    if record is None:
+        return JobView(job_id=job_id, **asdict(live))
+    return JobView(
+        job_id=job_id,
+        task=live.task,
+        status=live.status,
+        attempts=max(live.attempts, record.attempts),
+        enqueued_at=record.enqueued_at,
+        started_at=record.started_at,
+        finished_at=record.finished_at if live.finished_at else None,
+        result=live.result,
+        error=live.error,
+    )
+
+
+def _from_record(record: JobRecord) -> JobView:
+    return JobView(
+        job_id=record.job_id,
+        task=record.task,
+        status=JobStatus(record.status),
+        attempts=record.attempts,
+        enqueued_at=record.enqueued_at,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        result=record.result,
+        error=record.error,
+    )

@@ -1,0 +1,48 @@
+"""The app factory: `uvicorn --factory {{ cookiecutter.package_name }}.main:create_app`."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+import structlog
+from fastapi import FastAPI
+
+from {{ cookiecutter.package_name }}.api import api_router
+from {{ cookiecutter.package_name }}.config import Settings, get_settings
+from {{ cookiecutter.package_name }}.core.errors import install_error_handlers
+from {{ cookiecutter.package_name }}.core.logging import configure_logging
+from {{ cookiecutter.package_name }}.core.request_context import RequestContextMiddleware
+from {{ cookiecutter.package_name }}.core.resources import Resources
+
+log = structlog.get_logger(__name__)
+
+
+class State(TypedDict):
+    resources: Resources
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(json=settings.json_logs, level=settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
+        resources = Resources.open(settings)
+        log.info("web_started", environment=settings.environment)
+        try:
+            yield {"resources": resources}
+        finally:
+            await resources.close()
+            log.info("web_stopped")
+
+    app = FastAPI(
+        title="{{ cookiecutter.project_name }}",
+        description="{{ cookiecutter.description }}",
+        version="0.1.0",
+        debug=settings.debug,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(api_router)
+    return app

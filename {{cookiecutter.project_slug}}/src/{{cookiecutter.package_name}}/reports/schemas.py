@@ -1,0 +1,25 @@
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Bounded so an example request cannot park a worker slot for long.
+MAX_WORK_SECONDS = 30.0
+
+
+class ReportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200)
+    work_seconds: float = Field(
+        default=0.05, ge=0, le=MAX_WORK_SECONDS, description="Simulated work time."
+    )
+
+
+class ReportOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    job_id: str
+    title: str
+    body: str
+    created_at: datetime

@@ -1,0 +1,120 @@
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import asyncpg
+import httpx
+import pytest
+from alembic import command
+from alembic.config import Config
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
+
+from {{ cookiecutter.package_name }}.config import Environment, Settings
+from {{ cookiecutter.package_name }}.main import create_app
+from tests import services
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Logical Redis databases a run may claim; db 0 holds the claims themselves.
+REDIS_DBS = range(1, 16)
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", database_url)
+    return config
+
+
+async def create_database(url: str) -> None:
+    name = make_url(url).database
+    connection = await asyncpg.connect(services.admin_dsn(url))
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+async def drop_database(url: str) -> None:
+    name = make_url(url).database
+    connection = await asyncpg.connect(services.admin_dsn(url))
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def server_urls() -> Iterator[services.ServerUrls]:
+    with services.servers() as urls:
+        yield urls
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_urls: services.ServerUrls) -> AsyncIterator[str]:
+    """A fresh database for this run, migrated to head, dropped at the end."""
+    url = services.scratch_database_url(server_urls.database)
+    await create_database(url)
+    try:
+        # Alembic's env runs its own event loop, so it gets a thread of its own.
+        await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+        yield url
+    finally:
+        await drop_database(url)
+
+
+@pytest.fixture(scope="session")
+async def redis_url(server_urls: services.ServerUrls) -> AsyncIterator[str]:
+    """A logical Redis database claimed for this run, so parallel runs never share keys."""
+    claims = Redis.from_url(server_urls.redis)
+    claim_value = f"pid-{os.getpid()}"
+    for db in REDIS_DBS:
+        if await claims.set(f"pytest-claim:{db}", claim_value, nx=True, ex=3600):
+            break
+    else:
+        raise RuntimeError("every Redis database 1-15 is claimed by another test run")
+    url = urlsplit(server_urls.redis)._replace(path=f"/{db}").geturl()
+    try:
+        yield url
+    finally:
+        scratch = Redis.from_url(url)
+        await scratch.flushdb()
+        await scratch.aclose()
+        await claims.delete(f"pytest-claim:{db}")
+        await claims.aclose()
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str) -> Settings:
+    return Settings(
+        environment=Environment.TEST,
+        database_url=database_url,
+        redis_url=redis_url,
+        log_json=False,
+        job_timeout_seconds=10,
+        worker_drain_seconds=0,
+    )
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[Redis]:
+    client = Redis.from_url(settings.redis_url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def app(settings: Settings, redis: Redis) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            yield http

@@ -1,0 +1,78 @@
+import httpx
+import pytest
+from fastapi import FastAPI
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"title": "x", "work_seconds": "soon"}, 422),
+        ({"title": "x", "work_seconds": 31}, 422),
+        ({"title": "x", "work_seconds": -1}, 422),
+        ({"title": ""}, 422),
+        ({"work_seconds": 1}, 422),
+        ({"title": "x", "surprise": True}, 422),
+    ],
+)
+async def test_invalid_report_body_is_a_problem(
+    client: httpx.AsyncClient, body: dict[str, object], status: int
+) -> None:
+    response = await client.post("/v1/reports", json=body)
+    assert (response.status_code, response.headers["content-type"]) == (
+        status,
+        "application/problem+json",
+    )
+
+
+async def test_malformed_json_is_400_problem(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/reports", content=b'{"title": ', headers={"content-type": "application/json"}
+    )
+    assert (response.status_code, response.json()["title"]) == (400, "Bad Request")
+
+
+async def test_validation_problem_names_the_field(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/reports", json={"title": "x", "work_seconds": 99})
+    assert response.json()["errors"][0]["loc"] == ["body", "work_seconds"]
+
+
+async def test_unknown_job_is_404_problem(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/jobs/does-not-exist")
+    assert (response.status_code, response.headers["content-type"]) == (
+        404,
+        "application/problem+json",
+    )
+
+
+async def test_unknown_route_is_404_problem(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/nothing-here")
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "Not Found",
+    }
+
+
+async def test_unexpected_error_is_500_problem_without_traceback(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    response = await client.get("/boom", headers={"X-Request-ID": "boom-1"})
+
+    assert response.status_code == 500
+    assert "secret internals" not in response.text
+    assert response.headers["x-request-id"] == "boom-1"
+
+
+async def test_request_id_is_generated_when_absent(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert len(response.headers["x-request-id"]) == 32
+
+
+async def test_unsafe_request_id_is_replaced(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
+    assert response.headers["x-request-id"] != "bad id\twith spaces"

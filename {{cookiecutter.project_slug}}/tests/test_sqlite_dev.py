@@ -1,0 +1,25 @@
+"""The development default: migrations and timestamps on the embedded SQLite database."""
+
+import asyncio
+from pathlib import Path
+
+from alembic import command
+
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
+from {{ cookiecutter.package_name }}.jobs import history
+from tests.conftest import alembic_config
+
+
+async def test_sqlite_migrates_and_keeps_timestamps_in_utc(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'dev.db'}"
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+    engine = create_engine(Settings(database_url=url))
+    sessions = create_session_factory(engine)
+    async with sessions.begin() as session:
+        history.record_queued(session, job_id="j1", task="t", kwargs={}, request_id=None)
+    async with sessions() as session:
+        record = await history.get(session, "j1")
+    await engine.dispose()
+    assert record is not None
+    assert record.enqueued_at.utcoffset() is not None
