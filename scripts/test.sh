@@ -4,14 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-venv=.venv-template
-if [ ! -x "$venv/bin/python" ]; then
-  echo "==> creating $venv"
-  python3 -m venv "$venv"
-fi
-echo "==> installing the template's test tools"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
-export PATH="$PWD/$venv/bin:$PATH"
+source scripts/tools.sh
 
 # pyenv installs several interpreters but exposes one; make all of them visible to uv.
 if command -v pyenv >/dev/null 2>&1; then

@@ -29,22 +29,20 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-async def create_database(url: str) -> None:
-    name = make_url(url).database
+async def _on_server(url: str, statement: str) -> None:
     connection = await asyncpg.connect(services.admin_dsn(url))
     try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
+        await connection.execute(statement)
     finally:
         await connection.close()
+
+
+async def create_database(url: str) -> None:
+    await _on_server(url, f'CREATE DATABASE "{make_url(url).database}"')
 
 
 async def drop_database(url: str) -> None:
-    name = make_url(url).database
-    connection = await asyncpg.connect(services.admin_dsn(url))
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
+    await _on_server(url, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

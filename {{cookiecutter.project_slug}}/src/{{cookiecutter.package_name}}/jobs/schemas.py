@@ -1,8 +1,5 @@
 """HTTP shapes of the job status API."""
 
-from datetime import datetime
-from typing import Any
-
 from pydantic import BaseModel
 
 from {{ cookiecutter.package_name }}.jobs.models import JobStatus
@@ -12,15 +9,3 @@ class JobAccepted(BaseModel):
     job_id: str
     status: JobStatus
     status_url: str
-
-
-class JobOut(BaseModel):
-    job_id: str
-    task: str
-    status: JobStatus
-    attempts: int
-    enqueued_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    result: Any
-    error: str | None

@@ -1,9 +1,10 @@
 """A job's status: from Redis while arq knows the job, from the job history afterwards."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.package_name }}.jobs import history
@@ -11,8 +12,9 @@ from {{ cookiecutter.package_name }}.jobs.models import JobRecord, JobStatus
 from {{ cookiecutter.package_name }}.jobs.queue import LiveState, Queue
 
 
-@dataclass(frozen=True, slots=True)
-class JobView:
+class JobView(BaseModel):
+    """A job's status as `GET /v1/jobs/{job_id}` answers it."""
+
     job_id: str
     task: str
     status: JobStatus
