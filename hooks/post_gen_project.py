@@ -14,7 +14,8 @@ ANSWERS = {
     "use_compose": "{{ cookiecutter.use_compose }}".lower() in TRUTHY,
     "use_helm": "{{ cookiecutter.use_helm }}".lower() in TRUTHY,
 }
-REPO_DIR = "{{ cookiecutter._repo_dir }}"
+# cruft renders without _repo_dir; it records the commit itself.
+REPO_DIR = "{{ cookiecutter._repo_dir | default('') }}"
 
 # Paths (relative to the project) that exist only when their option is on.
 MANIFEST: dict[str, list[str]] = {
@@ -41,6 +42,8 @@ def remove_disabled(root: Path) -> None:
 
 def record_template_commit(root: Path) -> None:
     """Fill in the commit cruft diffs against on `cruft update`, when the template is a git clone."""
+    if not REPO_DIR:
+        return
     try:
         commit = subprocess.run(
             ["git", "-C", REPO_DIR, "rev-parse", "HEAD"],
