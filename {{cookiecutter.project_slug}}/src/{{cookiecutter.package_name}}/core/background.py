@@ -56,12 +56,14 @@ def after_response(
 ) -> Callable[P, Coroutine[Any, Any, None]]:
     """Make `func` safe to hand to FastAPI's `BackgroundTasks`: counted, logged, never raising.
 
-    For a small loss-tolerant follow-up to one request (an audit line, a cache bust). Starlette
-    runs these one after another once the response is sent, still inside the request's ASGI call,
-    so the request id stays bound; the server waits for them on shutdown up to its graceful
-    timeout, then cancels them. Left alone, an exception would skip the tasks queued after it and
-    reach the server as an unhandled error. The request's session is still open while they run, so
-    passing it along appears to work: pass ids and open a session of its own instead.
+    For a small loss-tolerant follow-up to one request (an audit line, a cache bust); work whose
+    loss would hurt a user, that can take more than a few seconds, or that needs retries, a schedule
+    or its own scaling is a durable job (`jobs.submit`) instead. Starlette runs these one after
+    another once the response is sent, still inside the request's ASGI call, so the request id stays
+    bound; the server waits for them on shutdown up to its graceful timeout, then cancels them. Left
+    alone, an exception would skip the tasks queued after it and reach the server as an unhandled
+    error. The request's session is still open while they run, so passing it along appears to work:
+    pass ids and open a session of its own instead.
     """
     name = func.__qualname__
 
@@ -87,9 +89,11 @@ class Spawner:
 
     For loss-tolerant work that should start now and run alongside the request (warming a cache,
     fanning out calls, counting a view), that must be bounded across requests, or that starts
-    outside a request. A bare `asyncio.create_task` gets none of this: the event loop holds tasks
-    only weakly, so one nobody references can vanish mid-way, and its exception is only reported
-    (without the request id) when it is garbage-collected.
+    outside a request; work whose loss would hurt a user, that can take more than a few seconds, or
+    that needs retries, a schedule or its own scaling is a durable job (`jobs.submit`) instead. A
+    bare `asyncio.create_task` gets none of what follows: the event loop holds tasks only weakly, so
+    one nobody references can vanish mid-way, and its exception is only reported (without the
+    request id) when it is garbage-collected.
 
     Each task runs in a copy of the spawning context, so its log lines carry the request id. At most
     `max_concurrency` run at once; the rest wait for a slot in memory. One Spawner per app, owned by
