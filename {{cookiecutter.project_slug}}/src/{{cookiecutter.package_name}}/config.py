@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     web_host: str = "0.0.0.0"  # noqa: S104 - containers must listen on every interface
     web_port: int = Field(default=8000, ge=1, le=65535)
     web_workers: int = Field(default=1, ge=1)
+    # In-process fan-out (core/background.py). The bound stays below REDIS_MAX_CONNECTIONS and the
+    # database pool, so background work cannot starve requests of connections.
+    spawn_max_concurrency: int = Field(default=20, ge=1)
+    # On shutdown, after uvicorn's 10 s for open requests, spawned tasks get this long to finish
+    # before they are cancelled (each one logged). Both fit in the deploy grace period.
+    spawn_drain_seconds: float = Field(default=10, ge=0)
 
     queue_name: str = "{{ cookiecutter.package_name }}:queue"
     # Measured in `make bench`: arq's defaults (10 jobs, 0.5 s poll) run 25 ms jobs at ~20/s.

@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.core.background import Spawner
 from {{ cookiecutter.package_name }}.core.resources import Resources
 from {{ cookiecutter.package_name }}.jobs import Queue
 
@@ -41,6 +42,10 @@ def get_queue(resources: ResourcesDep) -> Queue:
     return resources.queue
 
 
+def get_spawner(resources: ResourcesDep) -> Spawner:
+    return resources.spawner
+
+
 def get_request_id(request: Request) -> str:
     request_id: str = request.state.request_id
     return request_id
@@ -51,3 +56,4 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 QueueDep = Annotated[Queue, Depends(get_queue)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]
+SpawnerDep = Annotated[Spawner, Depends(get_spawner)]

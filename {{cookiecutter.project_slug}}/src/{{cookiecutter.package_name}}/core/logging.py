@@ -25,8 +25,12 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
     else:
         renderer = structlog.dev.ConsoleRenderer()
 
+    # Loggers cached on first use keep a reference to the processor list, so it is updated in
+    # place: a later call (another app in the process, structlog's capture_logs) still reaches them.
+    processors = structlog.get_config()["processors"]
+    processors[:] = [*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=processors,
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

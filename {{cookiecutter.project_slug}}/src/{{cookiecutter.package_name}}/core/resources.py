@@ -6,6 +6,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.core.background import Spawner
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
 from {{ cookiecutter.package_name }}.core.redis import create_redis
 from {{ cookiecutter.package_name }}.jobs import Queue
@@ -18,6 +19,7 @@ class Resources:
     sessions: async_sessionmaker[AsyncSession]
     redis: Redis
     queue: Queue
+    spawner: Spawner
 
     @classmethod
     def open(cls, settings: Settings) -> "Resources":
@@ -31,8 +33,14 @@ class Resources:
             sessions=create_session_factory(engine),
             redis=redis,
             queue=Queue(redis, settings.queue_name),
+            spawner=Spawner(
+                drain_seconds=settings.spawn_drain_seconds,
+                max_concurrency=settings.spawn_max_concurrency,
+            ),
         )
 
     async def close(self) -> None:
+        # Spawned tasks may still be using Redis or the database: they finish (or stop) first.
+        await self.spawner.drain()
         await self.redis.aclose()
         await self.engine.dispose()

@@ -1,8 +1,16 @@
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Request, Response, status
 
 from {{ cookiecutter.package_name }} import jobs
-from {{ cookiecutter.package_name }}.core.dependencies import QueueDep, RequestIdDep, SessionDep
+from {{ cookiecutter.package_name }}.core.dependencies import (
+    QueueDep,
+    RedisDep,
+    RequestIdDep,
+    ResourcesDep,
+    SessionDep,
+    SpawnerDep,
+)
 from {{ cookiecutter.package_name }}.jobs.schemas import JobAccepted
+from {{ cookiecutter.package_name }}.reports import audit, views
 from {{ cookiecutter.package_name }}.reports.dependencies import ReportDep
 from {{ cookiecutter.package_name }}.reports.schemas import ReportOut, ReportRequest
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
@@ -18,15 +26,22 @@ async def create_report(
     session: SessionDep,
     queue: QueueDep,
     request_id: RequestIdDep,
+    resources: ResourcesDep,
+    background: BackgroundTasks,
 ) -> JobAccepted:
     """Accept a report request and generate it in the worker; poll `status_url` for the result."""
     message = generate_report.message(title=body.title, work_seconds=body.work_seconds)
+    # Durable tier: the report is a job, retried by the worker and recorded in job history.
     job_id = await jobs.submit(session, queue, message, request_id=request_id)
+    # Best-effort tier: after the response, with ids only, never this request's session.
+    background.add_task(audit.log_report_requested, resources.sessions, job_id=job_id)
     status_url = request.app.url_path_for("get_job", job_id=job_id)
     response.headers["Location"] = status_url
     return JobAccepted(job_id=job_id, status=jobs.JobStatus.QUEUED, status_url=status_url)
 
 
 @router.get("/{report_id}", response_model=ReportOut)
-async def get_report(report: ReportDep) -> ReportOut:
+async def get_report(report: ReportDep, spawner: SpawnerDep, redis: RedisDep) -> ReportOut:
+    # Fan-out tier: the reader does not wait for the count, and a lost count is harmless.
+    spawner.spawn(views.record_view(redis, report.id), name="record_report_view")
     return ReportOut.model_validate(report)
