@@ -7,8 +7,11 @@ Dockerfile and .dockerignore are parsed by the rules Docker documents.
 
 import importlib
 import json
+import posixpath
 import re
 import shlex
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -231,6 +234,70 @@ class Dockerfile:
     @property
     def final(self) -> Stage:
         return self.stages[-1]
+
+
+@dataclass
+class ImageFiles:
+    """Replays a Dockerfile's file-system instructions on this machine, with `/` at `root`.
+
+    WORKDIR, ENV, COPY and RUN (with its bind and cache mounts) are followed; a COPY --from another
+    image is skipped (its tool, uv, is already on this machine), and so are RUN lines that act on the
+    base image rather than on the files.
+    """
+
+    context: Path
+    root: Path
+    env: dict[str, str]
+    workdir: str = "/"
+
+    def host(self, image_path: str) -> Path:
+        return self.root / posixpath.join(self.workdir, image_path).lstrip("/")
+
+    def apply(self, instruction: Instruction) -> None:
+        if instruction.keyword == "WORKDIR":
+            self.workdir = instruction.arguments
+            self.host(".").mkdir(parents=True, exist_ok=True)
+        elif instruction.keyword == "ENV":
+            for key, value in Stage("", None, [instruction]).env().items():
+                # Absolute paths in the image live under `root` here.
+                self.env[key] = str(self.host(value)) if value.startswith("/") else value
+        elif instruction.keyword == "COPY" and not instruction.arguments.startswith("--from"):
+            *sources, destination = shlex.split(instruction.arguments)
+            for source in sources:
+                self.copy(self.context / source, destination)
+        elif instruction.keyword == "RUN":
+            self.run(instruction.arguments)
+
+    def copy(self, source: Path, destination: str) -> None:
+        # Docker copies a folder's contents, and a file into a destination ending in "/".
+        target = self.host(destination)
+        if source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True)
+            return
+        if destination.endswith("/"):
+            target = target / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+
+    def run(self, arguments: str) -> None:
+        words = shlex.split(arguments)
+        mounts = [word for word in words if word.startswith("--mount=")]
+        command = words[len(mounts) :]
+        bound = []
+        for mount in mounts:
+            options = dict(item.split("=", 1) for item in mount.removeprefix("--mount=").split(","))
+            if options["type"] == "bind":
+                self.copy(self.context / options["source"], options["target"])
+                bound.append(self.host(options["target"]))
+        try:
+            completed = subprocess.run(
+                command, cwd=self.host("."), env=self.env, capture_output=True, text=True, timeout=600
+            )
+        finally:
+            for path in bound:
+                path.unlink()
+        if completed.returncode != 0:
+            pytest.fail(f"RUN {arguments} failed:\n{completed.stderr[-4000:]}", pytrace=False)
 
 
 def dockerignore_includes(patterns: list[str], relative: str) -> bool:

