@@ -1,4 +1,4 @@
-"""Remove what the answers turned off, from one manifest, and record the template commit for cruft.
+"""Remove what the answers turned off, finish the Helm chart, and record the template commit for cruft.
 
 Never touches the network: the generated project installs its own dependencies later.
 """
@@ -24,7 +24,7 @@ MANIFEST: dict[str, list[str]] = {
 # Chart templates are copied unrendered (Helm uses the same braces); their helpers say CHARTNAME.
 CHART_TEMPLATES = "deploy/helm/templates"
 CHART_NAME = "{{ cookiecutter.project_slug }}"
-# One set of alert rules: Prometheus loads the first in compose, the chart's PrometheusRule the copy.
+# One set of alert rules: compose's Prometheus mounts the file, the chart's PrometheusRule embeds a copy.
 ALERT_RULES = "deploy/prometheus/alerts.yml"
 CHART_ALERT_RULES = "deploy/helm/files/alerts.yml"
 
@@ -46,6 +46,7 @@ def remove_disabled(root: Path) -> None:
 
 
 def finish_chart(root: Path) -> None:
+    """Name the chart's helpers after the project, and give its PrometheusRule the alert rules."""
     templates = root / CHART_TEMPLATES
     if not templates.is_dir():
         return
