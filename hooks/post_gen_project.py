@@ -1,4 +1,4 @@
-"""Remove what the answers turned off, from one manifest, and record the template commit for cruft.
+"""Remove what the answers turned off, finish the Helm chart, and record the template commit for cruft.
 
 Never touches the network: the generated project installs its own dependencies later.
 """
@@ -19,9 +19,15 @@ REPO_DIR = "{{ cookiecutter._repo_dir | default('') }}"
 
 # Paths (relative to the project) that exist only when their option is on.
 MANIFEST: dict[str, list[str]] = {
-    "use_compose": ["compose.yaml"],
+    "use_compose": ["compose.yaml", "deploy/prometheus/prometheus.yml"],
     "use_helm": ["deploy/helm"],
 }
+# Chart templates are copied unrendered (Helm uses the same braces); their helpers say CHARTNAME.
+CHART_TEMPLATES = "deploy/helm/templates"
+CHART_NAME = "{{ cookiecutter.project_slug }}"
+# One set of alert rules: compose's Prometheus mounts the file, the chart's PrometheusRule embeds a copy.
+ALERT_RULES = "deploy/prometheus/alerts.yml"
+CHART_ALERT_RULES = "deploy/helm/files/alerts.yml"
 
 
 def remove_disabled(root: Path) -> None:
@@ -38,6 +44,20 @@ def remove_disabled(root: Path) -> None:
     for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
         if not any(folder.iterdir()):
             folder.rmdir()
+
+
+def finish_chart(root: Path) -> None:
+    """Name the chart's helpers after the project, and give its PrometheusRule the alert rules."""
+    templates = root / CHART_TEMPLATES
+    if not templates.is_dir():
+        return
+    for template in templates.iterdir():
+        template.write_text(template.read_text().replace("CHARTNAME", CHART_NAME))
+    rules = root / ALERT_RULES
+    if rules.is_file():
+        copy = root / CHART_ALERT_RULES
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(rules, copy)
 
 
 def record_template_commit(root: Path) -> None:
@@ -59,4 +79,5 @@ def record_template_commit(root: Path) -> None:
 
 root = Path.cwd()
 remove_disabled(root)
+finish_chart(root)
 record_template_commit(root)

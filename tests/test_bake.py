@@ -32,9 +32,14 @@ def test_options_remove_exactly_their_files(bake, use_compose: bool, use_helm: b
     project: Project = bake(use_compose=use_compose, use_helm=use_helm)
     present = {
         "compose.yaml": (project.path / "compose.yaml").exists(),
+        "deploy/prometheus/prometheus.yml": (project.path / "deploy/prometheus/prometheus.yml").exists(),
         "deploy/helm": (project.path / "deploy/helm").exists(),
     }
-    assert present == {"compose.yaml": use_compose, "deploy/helm": use_helm}
+    assert present == {
+        "compose.yaml": use_compose,
+        "deploy/prometheus/prometheus.yml": use_compose,
+        "deploy/helm": use_helm,
+    }
 
 
 def test_boolean_answers_given_as_text_are_understood(bake) -> None:

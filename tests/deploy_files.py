@@ -1,0 +1,348 @@
+"""Reading the generated deploy files the way their real tools do: Docker, Helm and Kubernetes.
+
+There is no Docker engine, Helm binary or cluster here. Helm's own Go library (helm-python-sdk)
+lints and renders the chart offline, kubernetes-validate holds Kubernetes' OpenAPI schemas, and the
+Dockerfile and .dockerignore are parsed by the rules Docker documents.
+"""
+
+import importlib
+import json
+import posixpath
+import re
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+# Kinds the chart renders that come from CRDs (Prometheus Operator, KEDA): no built-in schema.
+CRD_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule", "ScaledObject"}
+# Severity of Helm lint messages: 1 info, 2 warning, 3 error.
+LINT_WARNING = 2
+
+SECRETS = {
+    "secret": {
+        "databaseUrl": "postgresql+asyncpg://app:s3cret@db.internal:5432/app",
+        "redisUrl": "rediss://:s3cret@redis.internal:6380/0",
+    }
+}
+# Every optional part of the chart switched on (KEDA and the worker HPA exclude each other, so the
+# worker scales with KEDA and the web tier with its HPA).
+ALL_ON = {
+    **SECRETS,
+    "imagePullSecrets": [{"name": "registry"}],
+    "serviceAccountName": "reports",
+    "podAnnotations": {"team": "platform"},
+    "podLabels": {"tier": "backend"},
+    "nodeSelector": {"kubernetes.io/os": "linux"},
+    "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "jobs", "effect": "NoSchedule"}],
+    "extraEnv": [{"name": "FEATURE_FLAG", "value": "on"}],
+    "web": {
+        "ingress": {
+            "enabled": True,
+            "className": "nginx",
+            "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
+            "hosts": [{"host": "api.example.com", "paths": [{"path": "/", "pathType": "Prefix"}]}],
+            "tls": [{"secretName": "api-tls", "hosts": ["api.example.com"]}],
+        },
+        "autoscaling": {"enabled": True},
+    },
+    "worker": {
+        "keda": {"enabled": True, "serverAddress": "http://prometheus.monitoring:9090"},
+    },
+    "monitoring": {
+        "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+        "podMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+        "prometheusRule": {"enabled": True, "labels": {"release": "prometheus"}},
+    },
+}
+
+
+def tool(module: str) -> ModuleType:
+    """Import a test tool from tests/requirements.txt; its absence fails the test, never skips it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        pytest.fail(
+            f"{module} is missing: run the tests through scripts/test.sh, which installs "
+            "tests/requirements.txt",
+            pytrace=False,
+        )
+
+
+def merged(*layers: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge value layers, later ones winning, as `helm -f a.yaml -f b.yaml` does."""
+    result: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if isinstance(value, dict) and isinstance(result.get(key), dict):
+                result[key] = merged(result[key], value)
+            else:
+                result[key] = value
+    return result
+
+
+@dataclass
+class Rendered:
+    """The manifests of one `helm template`, and the notes Helm would print."""
+
+    manifests: list[dict[str, Any]]
+    notes: str = ""
+
+    def kinds(self) -> list[str]:
+        return sorted(manifest["kind"] for manifest in self.manifests)
+
+    def all(self, kind: str) -> list[dict[str, Any]]:
+        return [manifest for manifest in self.manifests if manifest["kind"] == kind]
+
+    def one(self, kind: str, component: str | None = None) -> dict[str, Any]:
+        found = [
+            manifest
+            for manifest in self.all(kind)
+            if component is None or component_of(manifest) == component
+        ]
+        assert len(found) == 1, f"expected one {kind} {component or ''}, found {len(found)}"
+        return found[0]
+
+    def pod_specs(self) -> dict[str, dict[str, Any]]:
+        """Pod specs of every workload, by component."""
+        return {
+            component_of(manifest): manifest["spec"]["template"]["spec"]
+            for manifest in self.manifests
+            if manifest["kind"] in {"Deployment", "Job"}
+        }
+
+
+def component_of(manifest: dict[str, Any]) -> str:
+    labels: dict[str, str] = manifest["metadata"].get("labels", {})
+    return labels.get("app.kubernetes.io/component", "")
+
+
+def hook_weight(manifest: dict[str, Any]) -> int:
+    return int(manifest["metadata"]["annotations"]["helm.sh/hook-weight"])
+
+
+@dataclass
+class Chart:
+    path: Path
+    helm: ModuleType = field(repr=False)
+
+    def lint_problems(self, values: dict[str, Any] | None, kube_version: str) -> list[str]:
+        """Helm's linter in strict mode: warnings and errors (info lines are advice, e.g. an icon)."""
+        report = self.helm.lint(self.path, values, strict=True, kube_version=kube_version)
+        return [
+            f"{message['path']}: {message['error']}"
+            for message in report["messages"]
+            if message["severity"] >= LINT_WARNING
+        ] + list(report["errors"])
+
+    def render(self, values: dict[str, Any] | None = None, *, upgrade: bool = False) -> Rendered:
+        loaded = self.helm.Chart.load(self.path)
+        files = loaded.render(
+            values,
+            name="prod",
+            namespace="reports",
+            is_install=not upgrade,
+            is_upgrade=upgrade,
+        )
+        manifests: list[dict[str, Any]] = []
+        notes = ""
+        for name, text in sorted(files.items()):
+            if name.endswith("NOTES.txt"):
+                notes = text
+                continue
+            manifests.extend(doc for doc in yaml.safe_load_all(text) if doc)
+        return Rendered(manifests, notes)
+
+
+# --- Dockerfile ------------------------------------------------------------------------------
+
+
+@dataclass
+class Instruction:
+    keyword: str
+    arguments: str
+
+    def exec_form(self) -> list[str] | None:
+        """The JSON array of an exec-form instruction, or None for shell form."""
+        try:
+            value = json.loads(self.arguments)
+        except json.JSONDecodeError:
+            return None
+        return value if isinstance(value, list) else None
+
+
+@dataclass
+class Stage:
+    image: str
+    name: str | None
+    instructions: list[Instruction]
+
+    def all(self, keyword: str) -> list[Instruction]:
+        return [i for i in self.instructions if i.keyword == keyword]
+
+    def env(self) -> dict[str, str]:
+        """Variables set by this stage's ENV lines (`ENV A=1 B="x y"`)."""
+        variables: dict[str, str] = {}
+        for instruction in self.all("ENV"):
+            for pair in shlex.split(instruction.arguments):
+                key, _, value = pair.partition("=")
+                variables[key] = value
+        return variables
+
+
+@dataclass
+class Dockerfile:
+    args: dict[str, str]
+    stages: list[Stage]
+
+    @classmethod
+    def parse(cls, text: str) -> "Dockerfile":
+        # Join continuation lines; comments inside a continued instruction are dropped, as Docker does.
+        logical: list[str] = []
+        pending = ""
+        for line in text.splitlines():
+            stripped = line.strip()
+            if stripped.startswith("#") or not stripped:
+                continue
+            if stripped.endswith("\\"):
+                pending += stripped[:-1] + " "
+                continue
+            logical.append(pending + stripped)
+            pending = ""
+        args: dict[str, str] = {}
+        stages: list[Stage] = []
+        for line in logical:
+            keyword, _, arguments = line.partition(" ")
+            instruction = Instruction(keyword.upper(), arguments.strip())
+            if instruction.keyword == "FROM":
+                parts = instruction.arguments.split()
+                name = parts[2] if len(parts) == 3 and parts[1].upper() == "AS" else None
+                stages.append(Stage(parts[0], name, []))
+            elif not stages and instruction.keyword == "ARG":
+                key, _, default = instruction.arguments.partition("=")
+                args[key] = default
+            else:
+                stages[-1].instructions.append(instruction)
+        return cls(args, stages)
+
+    @property
+    def final(self) -> Stage:
+        return self.stages[-1]
+
+
+@dataclass
+class ImageFiles:
+    """Replays a Dockerfile's file-system instructions on this machine, with `/` at `root`.
+
+    WORKDIR, ENV, COPY and RUN (with its bind and cache mounts) are followed; a COPY --from another
+    image is skipped (its tool, uv, is already on this machine), and so are RUN lines that act on the
+    base image rather than on the files.
+    """
+
+    context: Path
+    root: Path
+    env: dict[str, str]
+    workdir: str = "/"
+
+    def host(self, image_path: str) -> Path:
+        return self.root / posixpath.join(self.workdir, image_path).lstrip("/")
+
+    def apply(self, instruction: Instruction) -> None:
+        if instruction.keyword == "WORKDIR":
+            self.workdir = instruction.arguments
+            self.host(".").mkdir(parents=True, exist_ok=True)
+        elif instruction.keyword == "ENV":
+            for key, value in Stage("", None, [instruction]).env().items():
+                # Absolute paths in the image live under `root` here.
+                self.env[key] = str(self.host(value)) if value.startswith("/") else value
+        elif instruction.keyword == "COPY" and not instruction.arguments.startswith("--from"):
+            *sources, destination = shlex.split(instruction.arguments)
+            for source in sources:
+                self.copy(self.context / source, destination)
+        elif instruction.keyword == "RUN":
+            self.run(instruction.arguments)
+
+    def copy(self, source: Path, destination: str) -> None:
+        # Docker copies a folder's contents, and a file into a destination ending in "/".
+        target = self.host(destination)
+        if source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True)
+            return
+        if destination.endswith("/"):
+            target = target / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+
+    def run(self, arguments: str) -> None:
+        words = shlex.split(arguments)
+        mounts = [word for word in words if word.startswith("--mount=")]
+        command = words[len(mounts) :]
+        bound = []
+        for mount in mounts:
+            options = dict(item.split("=", 1) for item in mount.removeprefix("--mount=").split(","))
+            if options["type"] == "bind":
+                self.copy(self.context / options["source"], options["target"])
+                bound.append(self.host(options["target"]))
+        try:
+            completed = subprocess.run(
+                command, cwd=self.host("."), env=self.env, capture_output=True, text=True, timeout=600
+            )
+        finally:
+            for path in bound:
+                path.unlink()
+        if completed.returncode != 0:
+            pytest.fail(f"RUN {arguments} failed:\n{completed.stderr[-4000:]}", pytrace=False)
+
+
+def dockerignore_includes(patterns: list[str], relative: str) -> bool:
+    """Whether a path enters the build context under .dockerignore's rules (last match wins).
+
+    A pattern that matches a parent folder matches everything in it; `*` stays within one path
+    segment and `**` spans any number, as in Docker's Go implementation.
+    """
+    included = True
+    parts = relative.split("/")
+    prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+    for raw in patterns:
+        negated = raw.startswith("!")
+        pattern = _dockerignore_regex(raw.lstrip("!").strip("/"))
+        if any(pattern.fullmatch(prefix) for prefix in prefixes):
+            included = negated
+    return included
+
+
+def _dockerignore_regex(pattern: str) -> re.Pattern[str]:
+    out = ""
+    index = 0
+    while index < len(pattern):
+        if pattern.startswith("**/", index):
+            out += "(?:.*/)?"
+            index += 3
+        elif pattern.startswith("**", index):
+            out += ".*"
+            index += 2
+        elif pattern[index] == "*":
+            out += "[^/]*"
+            index += 1
+        elif pattern[index] == "?":
+            out += "[^/]"
+            index += 1
+        elif pattern[index] == "[":
+            end = pattern.index("]", index)
+            out += pattern[index : end + 1]
+            index = end + 1
+        else:
+            out += re.escape(pattern[index])
+            index += 1
+    return re.compile(out)
+
+
+def dockerignore_patterns(project: Path) -> list[str]:
+    lines = (project / ".dockerignore").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]

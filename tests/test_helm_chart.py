@@ -1,0 +1,495 @@
+"""The generated Helm chart lints, renders and validates offline with Helm's own Go library.
+
+Rendering is `helm template` (no cluster); what a live cluster would add (admission, the hook Job
+really running, KEDA and the Prometheus Operator acting on their resources) is not exercised here.
+"""
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import DEFAULT_SLUG, TEMPLATE, Project
+from tests.deploy_files import (
+    ALL_ON,
+    CRD_KINDS,
+    SECRETS,
+    Chart,
+    Rendered,
+    hook_weight,
+    merged,
+    tool,
+)
+
+TEMPLATE_CHART = TEMPLATE / "{{cookiecutter.project_slug}}" / "deploy" / "helm"
+# The chart's floor (Chart.yaml kubeVersion) and the newest Kubernetes the schemas know.
+KUBE_VERSIONS = ["1.25.0", "1.37.0"]
+HOOK_EVENTS = "pre-install,pre-upgrade"
+# Free-form maps in values.yaml: their keys are names the user picks, their values must be strings.
+STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+
+
+@pytest.fixture(scope="module")
+def project(cookies_session) -> Project:  # type: ignore[no-untyped-def]
+    result = cookies_session.bake()
+    assert result.exit_code == 0, result.exception
+    return Project(Path(result.project_path))
+
+
+@pytest.fixture(scope="module")
+def chart(project: Project) -> Chart:
+    return Chart(project.path / "deploy" / "helm", tool("helm_python.chart"))
+
+
+@pytest.fixture(scope="module")
+def default_release(chart: Chart) -> Rendered:
+    return chart.render(SECRETS)
+
+
+@pytest.fixture(scope="module")
+def full_release(chart: Chart) -> Rendered:
+    return chart.render(ALL_ON)
+
+
+def render_error(chart: Chart, values: dict[str, Any]) -> str:
+    errors = tool("helm_python.errors")
+    with pytest.raises(errors.HelmError) as raised:
+        chart.render(values)
+    return str(raised.value)
+
+
+# --- Helm's linter -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
+def test_chart_lints_clean_with_default_values(chart: Chart, kube_version: str) -> None:
+    assert chart.lint_problems(None, f"v{kube_version}") == []
+
+
+@pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
+def test_chart_lints_clean_with_every_option_on(chart: Chart, kube_version: str) -> None:
+    assert chart.lint_problems(ALL_ON, f"v{kube_version}") == []
+
+
+def test_linter_reports_a_values_typo(chart: Chart) -> None:
+    problems = chart.lint_problems(merged(SECRETS, {"worker": {"replicas": 3}}), "v1.30.0")
+    assert any("additional properties 'replicas' not allowed" in line for line in problems)
+
+
+# --- values.schema.json ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"web": {"replicaCont": 3}}, "additional properties 'replicaCont' not allowed"),
+        ({"config": {"WORKER_DRAIN_SECOND": 25}}, "'WORKER_DRAIN_SECOND' not allowed"),
+        ({"monitoring": {"serviceMonitor": {"enabeld": True}}}, "'enabeld' not allowed"),
+    ],
+)
+def test_schema_rejects_unknown_keys(chart: Chart, values: dict[str, Any], message: str) -> None:
+    assert message in render_error(chart, merged(SECRETS, values))
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"web": {"replicaCount": "3"}}, "got string, want integer"),
+        ({"worker": {"keda": {"enabled": "yes"}}}, "got string, want boolean"),
+        ({"config": {"WORKER_DRAIN_SECONDS": 2.5}}, "want integer"),
+        ({"image": {"pullPolicy": "Sometimes"}}, "value must be one of"),
+    ],
+)
+def test_schema_rejects_wrong_types(chart: Chart, values: dict[str, Any], message: str) -> None:
+    assert message in render_error(chart, merged(SECRETS, values))
+
+
+def test_schema_closes_every_object() -> None:
+    """Each object in the schema lists its keys and rejects others, or is a map of strings."""
+    schema = json.loads((TEMPLATE_CHART / "values.schema.json").read_text())
+    open_objects: list[str] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            described = {key: value for key, value in node.items() if key != "description"}
+            is_open = node.get("type") == "object" and node.get("additionalProperties") is not False
+            if is_open and described != STRING_MAP:
+                open_objects.append(where)
+            for key, child in node.items():
+                walk(child, f"{where}/{key}")
+        elif isinstance(node, list):
+            for index, child in enumerate(node):
+                walk(child, f"{where}/{index}")
+
+    walk(schema, "")
+    assert open_objects == []
+
+
+def test_every_value_is_documented() -> None:
+    """values.yaml is documented line by line: a comment stands above every key."""
+    undocumented = []
+    previous = ""
+    for number, line in enumerate((TEMPLATE_CHART / "values.yaml").read_text().splitlines(), 1):
+        stripped = line.strip()
+        if re.match(r"^(- )?[A-Za-z_][\w.-]*:", stripped) and not previous.startswith("#"):
+            undocumented.append(f"{number}: {stripped}")
+        if stripped:
+            previous = stripped
+    assert undocumented == []
+
+
+# --- credentials -------------------------------------------------------------------------------
+
+
+def test_rendering_without_credentials_fails_naming_the_fix(chart: Chart) -> None:
+    assert "set secret.existingSecret" in render_error(chart, {})
+
+
+def test_placeholder_password_is_refused(chart: Chart) -> None:
+    values = {"secret": {"databaseUrl": "postgresql+asyncpg://app:change-me@db:5432/app"}}
+    assert "change-me placeholder" in render_error(chart, merged(SECRETS, values))
+
+
+def test_database_url_must_use_asyncpg(chart: Chart) -> None:
+    values = {"secret": {"databaseUrl": "postgresql://app:s3cret@db:5432/app"}}
+    assert "postgresql+asyncpg://" in render_error(chart, merged(SECRETS, values))
+
+
+def test_existing_secret_replaces_the_charts_secrets(chart: Chart) -> None:
+    release = chart.render({"secret": {"existingSecret": "reports-credentials"}})
+    secret_refs = {
+        component: [
+            source["secretRef"]["name"]
+            for source in spec["containers"][0]["envFrom"]
+            if "secretRef" in source
+        ]
+        for component, spec in release.pod_specs().items()
+    }
+    assert (release.all("Secret"), secret_refs) == (
+        [],
+        {c: ["reports-credentials"] for c in ("web", "worker", "migrate")},
+    )
+
+
+# --- pods: non-root, read-only, probes, drain ------------------------------------------------------
+
+
+def test_every_pod_runs_non_root(full_release: Rendered) -> None:
+    specs = full_release.pod_specs()
+    assert {
+        component: (
+            spec["securityContext"]["runAsNonRoot"],
+            spec["securityContext"]["runAsUser"] > 0,
+            spec["automountServiceAccountToken"],
+        )
+        for component, spec in specs.items()
+    } == {c: (True, True, False) for c in ("web", "worker", "migrate")}
+
+
+def test_every_container_has_a_read_only_root_and_no_privileges(full_release: Rendered) -> None:
+    contexts = {
+        container["name"]: container["securityContext"]
+        for spec in full_release.pod_specs().values()
+        for container in spec["containers"]
+    }
+    assert {
+        name: (
+            context["readOnlyRootFilesystem"],
+            context["allowPrivilegeEscalation"],
+            context["capabilities"]["drop"],
+        )
+        for name, context in contexts.items()
+    } == {c: (True, False, ["ALL"]) for c in ("web", "worker", "migrate")}
+
+
+def test_only_tmp_is_writable_and_it_is_an_empty_dir(full_release: Rendered) -> None:
+    mounts = {}
+    for component, spec in full_release.pod_specs().items():
+        volumes = {volume["name"]: volume for volume in spec["volumes"]}
+        mounts[component] = [
+            (mount["mountPath"], "emptyDir" in volumes[mount["name"]])
+            for mount in spec["containers"][0]["volumeMounts"]
+        ]
+    assert mounts == {c: [("/tmp", True)] for c in ("web", "worker", "migrate")}
+
+
+def test_web_probes_health_and_readiness_on_its_port(default_release: Rendered) -> None:
+    container = default_release.one("Deployment", "web")["spec"]["template"]["spec"]["containers"][0]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    probes = {
+        kind: (container[kind]["httpGet"]["path"], ports[container[kind]["httpGet"]["port"]])
+        for kind in ("startupProbe", "livenessProbe", "readinessProbe")
+    }
+    assert probes == {
+        "startupProbe": ("/healthz", 8000),
+        "livenessProbe": ("/healthz", 8000),
+        "readinessProbe": ("/readyz", 8000),
+    }
+
+
+def test_worker_probes_its_own_health_port(default_release: Rendered) -> None:
+    container = default_release.one("Deployment", "worker")["spec"]["template"]["spec"]["containers"][0]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    env = {item["name"]: item["value"] for item in container["env"]}
+    probes = {
+        kind: (container[kind]["httpGet"]["path"], ports[container[kind]["httpGet"]["port"]])
+        for kind in ("livenessProbe", "readinessProbe")
+    }
+    assert (probes, env["WORKER_HTTP_PORT"]) == (
+        {"livenessProbe": ("/healthz", 9100), "readinessProbe": ("/readyz", 9100)},
+        "9100",
+    )
+
+
+def test_worker_grace_period_outlasts_the_drain(default_release: Rendered) -> None:
+    grace = default_release.one("Deployment", "worker")["spec"]["template"]["spec"][
+        "terminationGracePeriodSeconds"
+    ]
+    drain = int(default_release.one("ConfigMap", "config")["data"]["WORKER_DRAIN_SECONDS"])
+    assert (grace, drain, grace > drain) == (35, 25, True)
+
+
+def test_grace_period_not_above_the_drain_fails_rendering(chart: Chart) -> None:
+    values = merged(SECRETS, {"config": {"WORKER_DRAIN_SECONDS": 40}})
+    assert "must be above config.WORKER_DRAIN_SECONDS" in render_error(chart, values)
+
+
+def test_processes_differ_only_by_command(full_release: Rendered) -> None:
+    containers = {
+        component: (spec["containers"][0]["image"], spec["containers"][0]["args"])
+        for component, spec in full_release.pod_specs().items()
+    }
+    assert containers == {c: (f"{DEFAULT_SLUG}:0.1.0", [c]) for c in ("web", "worker", "migrate")}
+
+
+def test_settings_change_rolls_the_pods(chart: Chart, default_release: Rendered) -> None:
+    changed = chart.render(merged(SECRETS, {"config": {"WORKER_MAX_JOBS": 20}}))
+
+    def checksum(release: Rendered) -> str:
+        pod = release.one("Deployment", "worker")["spec"]["template"]
+        return str(pod["metadata"]["annotations"]["checksum/config"])
+
+    assert checksum(changed) != checksum(default_release)
+
+
+def test_large_whole_numbers_render_as_integers(chart: Chart) -> None:
+    """Helm reads numbers as floats; 2592000 must not reach the service as 2.592e+06."""
+    release = chart.render(merged(SECRETS, {"config": {"JOB_KEEP_RESULT_SECONDS": 2592000}}))
+    data = release.one("ConfigMap", "config")["data"]
+    assert (data["JOB_KEEP_RESULT_SECONDS"], data["WORKER_POLL_DELAY_SECONDS"]) == ("2592000", "0.05")
+
+
+# --- migrations hook ---------------------------------------------------------------------------
+
+
+def test_migrations_run_as_a_pre_install_and_pre_upgrade_hook(default_release: Rendered) -> None:
+    job = default_release.one("Job", "migrate")
+    annotations = job["metadata"]["annotations"]
+    assert (annotations["helm.sh/hook"], job["spec"]["parallelism"], job["spec"]["completions"]) == (
+        HOOK_EVENTS,
+        1,
+        1,
+    )
+
+
+def test_migration_job_reads_its_own_hook_config(default_release: Rendered) -> None:
+    """Before install the release's ConfigMap and Secret do not exist yet; the Job must not need them."""
+    job = default_release.one("Job", "migrate")
+    hook_config = [
+        manifest
+        for manifest in default_release.manifests
+        if manifest["kind"] in {"ConfigMap", "Secret"}
+        and manifest["metadata"].get("annotations", {}).get("helm.sh/hook") == HOOK_EVENTS
+    ]
+    sources = job["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    referenced = {next(iter(source.values()))["name"] for source in sources}
+    assert (
+        sorted(m["kind"] for m in hook_config),
+        referenced == {m["metadata"]["name"] for m in hook_config},
+        all(hook_weight(m) < hook_weight(job) for m in hook_config),
+    ) == (["ConfigMap", "Secret"], True, True)
+
+
+def test_hook_config_carries_the_release_settings(default_release: Rendered) -> None:
+    release_config = default_release.one("ConfigMap", "config")["data"]
+    hook_config = default_release.one("ConfigMap", "migrate")["data"]
+    assert hook_config == release_config
+
+
+def test_migrations_can_be_turned_off(chart: Chart) -> None:
+    release = chart.render(merged(SECRETS, {"migrations": {"enabled": False}}))
+    hooks = [m for m in release.manifests if "helm.sh/hook" in m["metadata"].get("annotations", {})]
+    assert hooks == []
+
+
+# --- scaling -----------------------------------------------------------------------------------
+
+
+def test_fixed_replica_counts_by_default(default_release: Rendered) -> None:
+    replicas = {c: default_release.one("Deployment", c)["spec"]["replicas"] for c in ("web", "worker")}
+    assert (replicas, default_release.all("HorizontalPodAutoscaler")) == ({"web": 2, "worker": 2}, [])
+
+
+def test_autoscalers_own_the_replica_counts(chart: Chart) -> None:
+    values = merged(
+        SECRETS, {"web": {"autoscaling": {"enabled": True}}, "worker": {"autoscaling": {"enabled": True}}}
+    )
+    release = chart.render(values)
+    targets = sorted(hpa["spec"]["scaleTargetRef"]["name"] for hpa in release.all("HorizontalPodAutoscaler"))
+    assert (
+        targets,
+        ["replicas" in release.one("Deployment", c)["spec"] for c in ("web", "worker")],
+    ) == (["prod-acme-reports-web", "prod-acme-reports-worker"], [False, False])
+
+
+def test_keda_scales_the_worker_on_the_queue_backlog(full_release: Rendered) -> None:
+    scaled = full_release.one("ScaledObject")
+    trigger = scaled["spec"]["triggers"][0]
+    assert (
+        scaled["spec"]["scaleTargetRef"]["name"],
+        trigger["type"],
+        trigger["metadata"]["query"],
+        trigger["metadata"]["threshold"],
+        "replicas" in full_release.one("Deployment", "worker")["spec"],
+    ) == ("prod-acme-reports-worker", "prometheus", "sum(acme_reports_queue_ready_jobs)", "50", False)
+
+
+def test_keda_and_the_worker_hpa_exclude_each_other(chart: Chart) -> None:
+    values = merged(ALL_ON, {"worker": {"autoscaling": {"enabled": True}}})
+    assert "enable one of worker.autoscaling and worker.keda" in render_error(chart, values)
+
+
+def test_keda_needs_a_prometheus_address(chart: Chart) -> None:
+    values = merged(SECRETS, {"worker": {"keda": {"enabled": True}}})
+    assert "worker.keda.serverAddress" in render_error(chart, values)
+
+
+def test_disruption_budgets_never_block_a_drain(default_release: Rendered) -> None:
+    budgets = {
+        pdb["metadata"]["labels"]["app.kubernetes.io/component"]: pdb["spec"]
+        for pdb in default_release.all("PodDisruptionBudget")
+    }
+    assert {c: spec.get("maxUnavailable") for c, spec in budgets.items()} == {"web": 1, "worker": 1}
+
+
+# --- traffic and monitoring --------------------------------------------------------------------
+
+
+def test_ingress_routes_to_the_web_service(full_release: Rendered) -> None:
+    ingress = full_release.one("Ingress")
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    service = full_release.one("Service", "web")
+    assert (backend["name"], backend["port"]["name"]) == (
+        service["metadata"]["name"],
+        service["spec"]["ports"][0]["name"],
+    )
+
+
+def test_service_monitor_scrapes_the_web_service(full_release: Rendered) -> None:
+    monitor = full_release.one("ServiceMonitor")
+    service = full_release.one("Service", "web")
+    endpoint = monitor["spec"]["endpoints"][0]
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items(),
+        endpoint["port"],
+        endpoint["path"],
+        monitor["metadata"]["labels"]["release"],
+    ) == (True, "http", "/metrics", "prometheus")
+
+
+def test_pod_monitor_scrapes_every_worker_pod(full_release: Rendered) -> None:
+    monitor = full_release.one("PodMonitor")
+    pod = full_release.one("Deployment", "worker")["spec"]["template"]
+    endpoint = monitor["spec"]["podMetricsEndpoints"][0]
+    ports = [port["name"] for port in pod["spec"]["containers"][0]["ports"]]
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items(),
+        endpoint["port"] in ports,
+        endpoint["path"],
+    ) == (True, True, "/metrics")
+
+
+def test_scrape_jobs_are_named_as_in_compose(full_release: Rendered) -> None:
+    jobs = [
+        full_release.one("ServiceMonitor")["spec"]["endpoints"][0]["relabelings"][0]["replacement"],
+        full_release.one("PodMonitor")["spec"]["podMetricsEndpoints"][0]["relabelings"][0]["replacement"],
+    ]
+    assert jobs == [f"{DEFAULT_SLUG}-web", f"{DEFAULT_SLUG}-worker"]
+
+
+def test_prometheus_rule_carries_the_projects_alert_rules(project: Project, full_release: Rendered) -> None:
+    """The rules are deploy/prometheus/alerts.yml; a project without that file gets no rule."""
+    source = project.path / "deploy" / "prometheus" / "alerts.yml"
+    expected = [yaml.safe_load(source.read_text())] if source.is_file() else []
+    assert [rule["spec"] for rule in full_release.all("PrometheusRule")] == expected
+
+
+def test_chart_copy_of_the_alert_rules_matches_the_source(project: Project) -> None:
+    source = project.path / "deploy" / "prometheus" / "alerts.yml"
+    copy_ = project.path / "deploy" / "helm" / "files" / "alerts.yml"
+    assert (copy_.is_file(), copy_.read_bytes() if copy_.is_file() else None) == (
+        source.is_file(),
+        source.read_bytes() if source.is_file() else None,
+    )
+
+
+# --- Kubernetes schemas ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
+@pytest.mark.parametrize("release_name", ["default_release", "full_release"])
+def test_manifests_match_the_kubernetes_api(
+    request: pytest.FixtureRequest, release_name: str, kube_version: str
+) -> None:
+    """Strict validation: an unknown or misspelt field (e.g. readOnlyRootFileSystem) fails."""
+    validate = tool("kubernetes_validate")
+    release: Rendered = request.getfixturevalue(release_name)
+    failures = []
+    for manifest in release.manifests:
+        if manifest["kind"] in CRD_KINDS:
+            continue
+        try:
+            validate.validate(copy.deepcopy(manifest), kube_version, strict=True)
+        except validate.ValidationError as exc:
+            failures.append(f"{manifest['kind']} {manifest['metadata']['name']}: {exc.message}")
+    assert failures == []
+
+
+def test_only_known_custom_resources_are_rendered(full_release: Rendered) -> None:
+    core = {"ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Ingress", "Job"}
+    core |= {"PodDisruptionBudget", "Secret", "Service"}
+    assert set(full_release.kinds()) - core <= CRD_KINDS
+
+
+# --- the generated chart versus the template ---------------------------------------------------
+
+
+def test_chart_templates_equal_the_template_source_but_for_the_chart_name(project: Project) -> None:
+    source = TEMPLATE_CHART / "templates"
+    generated = project.path / "deploy" / "helm" / "templates"
+    expected = {p.name: p.read_text().replace("CHARTNAME", DEFAULT_SLUG) for p in source.iterdir()}
+    actual = {p.name: p.read_text() for p in generated.iterdir()}
+    assert actual == expected
+
+
+def test_chart_is_named_after_the_project(bake) -> None:  # type: ignore[no-untyped-def]
+    project: Project = bake(project_name="Billing Core")
+    helm = project.path / "deploy" / "helm"
+    chart_yaml = yaml.safe_load((helm / "Chart.yaml").read_text())
+    helpers = (helm / "templates" / "_helpers.tpl").read_text()
+    assert (chart_yaml["name"], 'define "billing-core.fullname"' in helpers, "CHARTNAME" in helpers) == (
+        "billing-core",
+        True,
+        False,
+    )
+
+
+def test_renamed_chart_renders(bake) -> None:  # type: ignore[no-untyped-def]
+    project: Project = bake(project_name="Billing Core")
+    chart = Chart(project.path / "deploy" / "helm", tool("helm_python.chart"))
+    names = sorted(m["metadata"]["name"] for m in chart.render(SECRETS).all("Deployment"))
+    assert names == ["prod-billing-core-web", "prod-billing-core-worker"]
