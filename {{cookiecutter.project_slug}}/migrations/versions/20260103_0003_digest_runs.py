@@ -28,9 +28,7 @@ def upgrade() -> None:
         sa.Column("notifier", sa.String(length=50), nullable=False),
         sa.Column("summary", sa.JSON(), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
-        sa.CheckConstraint(
-            "period_end > period_start", name=op.f("ck_digest_runs_period_order")
-        ),
+        sa.CheckConstraint("period_end > period_start", name=op.f("ck_digest_runs_period_order")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_digest_runs")),
         sa.UniqueConstraint(
             "digest",

@@ -26,7 +26,7 @@ def render(extra: Iterable[Metric] = ()) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     if MULTIPROCESS_ENV in os.environ:
         # Counters and histograms of every process, dead ones included, so totals never drop.
-        MultiProcessCollector(registry)
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped upstream
     else:
         registry.register(REGISTRY)
     registry.register(_Computed(extra))

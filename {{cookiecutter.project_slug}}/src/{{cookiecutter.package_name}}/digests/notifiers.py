@@ -61,7 +61,9 @@ class SmtpNotifier:
 
     def _send_blocking(self, digest: Digest) -> None:
         settings = self.settings
-        assert settings.smtp_host and settings.digest_email_to  # checked by Settings
+        # Settings refuses DIGEST_NOTIFIER=smtp without these.
+        assert settings.smtp_host
+        assert settings.digest_email_to
         message = EmailMessage()
         message["Subject"] = digest.subject
         message["From"] = settings.digest_email_from or f"digests@{settings.smtp_host}"

@@ -9,10 +9,11 @@ is idle `started == completed + failed + retried` for each task.
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from arq.typing import WorkerCoroutine
 from arq.worker import Retry, RetryJob
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -80,12 +81,10 @@ def outcome_of(error: BaseException | None) -> str:
     return "failed"
 
 
-def instrumented(
-    task: str, run: Callable[..., Awaitable[Any]]
-) -> Callable[..., Awaitable[Any]]:
+def instrumented(task: str, run: WorkerCoroutine) -> WorkerCoroutine:
     """Wrap the coroutine arq calls, so the outcome is the one arq acts on."""
 
-    async def metered(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+    async def metered(ctx: dict[Any, Any], *args: Any, **kwargs: Any) -> Any:
         _record_start(task, ctx)
         started = time.perf_counter()
         error: BaseException | None = None
@@ -103,7 +102,7 @@ def instrumented(
     return metered
 
 
-def _record_start(task: str, ctx: dict[str, Any]) -> None:
+def _record_start(task: str, ctx: dict[Any, Any]) -> None:
     STARTED.labels(task).inc()
     IN_PROGRESS.labels(task).inc()
     # arq's score is when the job became due: its enqueue time, pushed later by a defer or a retry.
