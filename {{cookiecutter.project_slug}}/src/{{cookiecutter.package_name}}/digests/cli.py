@@ -12,10 +12,9 @@ from typing import Any
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.digests.period import Period
 
-Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
-
-def register(commands: Subcommands) -> None:
+def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Add `digest run` to the project's command (argparse's subparser type is private)."""
     digest = commands.add_parser("digest", help="send cron digests by hand")
     actions = digest.add_subparsers(dest="digest_command", required=True, metavar="ACTION")
     run = actions.add_parser("run", help="send a period's digest now, unless it was sent")

@@ -59,7 +59,7 @@ async def summarise(session: AsyncSession, name: str, period: Period) -> Digest:
         .group_by(JobRecord.status)
     )
     counts = {field: 0 for field in COUNTED_STATUSES.values()}
-    for status, count in finished.tuples():
+    for status, count in finished.all():
         counts[COUNTED_STATUSES[status]] = count
     reports = await session.scalar(
         select(func.count())
