@@ -15,6 +15,16 @@ ANSWERS = {
     "use_helm": "{{ cookiecutter.use_helm }}".lower() in TRUTHY,
 }
 REPO_DIR = "{{ cookiecutter._repo_dir }}"
+PROJECT_NAME = {{ cookiecutter.project_name | tojson }}
+
+# Prometheus and Grafana files have template braces of their own, so cookiecutter copies them
+# verbatim (`_copy_without_render`) and these placeholders in them become the project's names here.
+PLACEHOLDERS = {
+    "<METRIC_PREFIX>": "{{ cookiecutter.package_name }}",
+    "<PROJECT_SLUG>": "{{ cookiecutter.project_slug }}",
+    "<PROJECT_NAME>": json.dumps(PROJECT_NAME)[1:-1],  # it lands inside a JSON string
+}
+VERBATIM_DIRS = ["deploy/prometheus", "deploy/grafana"]
 
 # Paths (relative to the project) that exist only when their option is on.
 MANIFEST: dict[str, list[str]] = {
@@ -39,6 +49,15 @@ def remove_disabled(root: Path) -> None:
             folder.rmdir()
 
 
+def fill_placeholders(root: Path) -> None:
+    for folder in VERBATIM_DIRS:
+        for path in sorted((root / folder).glob("*")):
+            text = path.read_text()
+            for placeholder, value in PLACEHOLDERS.items():
+                text = text.replace(placeholder, value)
+            path.write_text(text)
+
+
 def record_template_commit(root: Path) -> None:
     """Fill in the commit cruft diffs against on `cruft update`, when the template is a git clone."""
     try:
@@ -56,4 +75,5 @@ def record_template_commit(root: Path) -> None:
 
 root = Path.cwd()
 remove_disabled(root)
+fill_placeholders(root)
 record_template_commit(root)

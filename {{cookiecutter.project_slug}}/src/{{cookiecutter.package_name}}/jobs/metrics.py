@@ -50,7 +50,7 @@ QUEUE_WAIT = Histogram(
 IN_PROGRESS = Gauge(metric_name("jobs_in_progress"), "Job attempts running now.", ["task"])
 LAST_POLL = Gauge(
     metric_name("worker_last_poll_timestamp_seconds"),
-    "Unix time of this worker's last completed poll of the queue.",
+    "Unix time of this worker's last poll of the queue or job start.",
 )
 
 _OUTCOME_COUNTERS = {"completed": COMPLETED, "failed": FAILED, "retried": RETRIED}
@@ -64,6 +64,7 @@ def declare_tasks(names: Iterable[str]) -> None:
 
 
 def record_poll() -> None:
+    """A sign of life. A busy worker polls only when a slot frees, so job starts count too."""
     LAST_POLL.set_to_current_time()
 
 
@@ -103,6 +104,7 @@ def instrumented(task: str, run: WorkerCoroutine) -> WorkerCoroutine:
 
 
 def _record_start(task: str, ctx: dict[Any, Any]) -> None:
+    record_poll()
     STARTED.labels(task).inc()
     IN_PROGRESS.labels(task).inc()
     # arq's score is when the job became due: its enqueue time, pushed later by a defer or a retry.
