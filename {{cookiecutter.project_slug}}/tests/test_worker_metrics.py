@@ -1,5 +1,6 @@
 from collections.abc import Callable
 
+import httpx
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
@@ -8,6 +9,8 @@ from {{ cookiecutter.package_name }}.core.metrics import metric_name
 from {{ cookiecutter.package_name }}.jobs import JobContext, Queue, task
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
 from {{ cookiecutter.package_name }}.worker import run_burst
+from tests.metrics_text import sample_value
+from tests.processes import CLI, free_port, running, service_env, wait_until
 
 OUTCOMES = ("started", "completed", "failed", "retried")
 
@@ -86,3 +89,19 @@ async def test_every_poll_refreshes_the_heartbeat(settings: Settings, redis: Red
     await run_jobs(settings, redis, succeeding=0, failing=0)
 
     assert value("worker_last_poll_timestamp_seconds") > before
+
+
+async def test_worker_process_serves_its_metrics_on_its_port(settings: Settings) -> None:
+    port = free_port()
+    heartbeat = metric_name("worker_last_poll_timestamp_seconds")
+    with running([*CLI, "worker"], env=service_env(settings, WORKER_HTTP_PORT=str(port))):
+
+        async def heartbeat_served() -> bool:
+            try:
+                async with httpx.AsyncClient() as http:
+                    response = await http.get(f"http://127.0.0.1:{port}/metrics")
+            except httpx.TransportError:
+                return False
+            return (sample_value(response.text, heartbeat) or 0) > 0
+
+        await wait_until(heartbeat_served, what="the worker's /metrics to show a heartbeat")

@@ -27,7 +27,8 @@ def prepare_multiprocess_dir(settings: Settings) -> Path | None:
     prometheus_client), so every worker inherits the variable. The directory is emptied first:
     files left by an earlier run would add its counts to this one.
     """
-    configured = settings.prometheus_multiproc_dir or os.environ.get(MULTIPROCESS_ENV)
+    # An empty variable (an `env_file` line with no value) would still switch the library on.
+    configured = settings.prometheus_multiproc_dir or os.environ.pop(MULTIPROCESS_ENV, None)
     if not configured and settings.web_workers == 1:
         return None
     directory = Path(configured or tempfile.mkdtemp(prefix="prometheus-multiproc-"))
