@@ -72,4 +72,9 @@ async def catch_up(crons: list[Cron], settings: Settings, redis: Redis) -> None:
             continue
         latest = entry.crontab(settings).latest_at_or_before(now)
         job_id = await queue.enqueue(Message(task=entry.name), job_id=entry.job_id(latest))
-        log.info("cron_catch_up", cron=entry.name, scheduled_at=latest, enqueued=bool(job_id))
+        log.info(
+            "cron_catch_up",
+            cron=entry.name,
+            scheduled_at=latest.isoformat(),
+            enqueued=job_id is not None,
+        )
