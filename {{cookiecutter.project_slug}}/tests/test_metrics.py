@@ -175,11 +175,18 @@ async def test_several_web_processes_report_one_total(settings: Settings, tmp_pa
         for _ in range(sent):
             async with httpx.AsyncClient(base_url=base) as http:
                 await http.get("/healthz")
-        totals = []
-        for _ in range(6):
+
+        async def healthz_total() -> float | None:
             async with httpx.AsyncClient(base_url=base) as http:
                 text = (await http.get("/metrics")).text
-            totals.append(sample_value(text, REQUESTS, route="/healthz"))
+            return sample_value(text, REQUESTS, route="/healthz")
+
+        # A request is counted just after its answer leaves, so the last one may lag a moment.
+        async def all_counted() -> bool:
+            return await healthz_total() == sent
+
+        await wait_until(all_counted, what=f"{sent} requests counted")
+        totals = [await healthz_total() for _ in range(6)]
 
     assert totals == [sent] * 6
 
