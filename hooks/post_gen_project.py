@@ -16,6 +16,16 @@ ANSWERS = {
 }
 # cruft renders without _repo_dir; it records the commit itself.
 REPO_DIR = "{{ cookiecutter._repo_dir | default('') }}"
+PROJECT_NAME = {{ cookiecutter.project_name | tojson }}
+
+# Prometheus and Grafana files have template braces of their own, so cookiecutter copies them
+# verbatim (`_copy_without_render`) and these placeholders in them become the project's names here.
+PLACEHOLDERS = {
+    "<METRIC_PREFIX>": "{{ cookiecutter.package_name }}",
+    "<PROJECT_SLUG>": "{{ cookiecutter.project_slug }}",
+    "<PROJECT_NAME>": json.dumps(PROJECT_NAME)[1:-1],  # it lands inside a JSON string
+}
+VERBATIM_DIRS = ["deploy/prometheus", "deploy/grafana"]
 
 # Paths (relative to the project) that exist only when their option is on.
 MANIFEST: dict[str, list[str]] = {
@@ -60,6 +70,15 @@ def finish_chart(root: Path) -> None:
         shutil.copyfile(rules, copy)
 
 
+def fill_placeholders(root: Path) -> None:
+    for folder in VERBATIM_DIRS:
+        for path in sorted((root / folder).glob("*")):
+            text = path.read_text()
+            for placeholder, value in PLACEHOLDERS.items():
+                text = text.replace(placeholder, value)
+            path.write_text(text)
+
+
 def record_template_commit(root: Path) -> None:
     """Fill in the commit cruft diffs against on `cruft update`, when the template is a git clone."""
     if not REPO_DIR:
@@ -79,5 +98,6 @@ def record_template_commit(root: Path) -> None:
 
 root = Path.cwd()
 remove_disabled(root)
-finish_chart(root)
+fill_placeholders(root)
+finish_chart(root)  # after the placeholders: the chart carries the filled-in alert rules
 record_template_commit(root)

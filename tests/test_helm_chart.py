@@ -355,7 +355,7 @@ def test_keda_scales_the_worker_on_the_queue_backlog(full_release: Rendered) -> 
         trigger["metadata"]["query"],
         trigger["metadata"]["threshold"],
         "replicas" in full_release.one("Deployment", "worker")["spec"],
-    ) == ("prod-acme-reports-worker", "prometheus", "sum(acme_reports_queue_ready_jobs)", "50", False)
+    ) == ("prod-acme-reports-worker", "prometheus", "max(acme_reports_queue_ready_jobs)", "50", False)
 
 
 def test_keda_and_the_worker_hpa_exclude_each_other(chart: Chart) -> None:

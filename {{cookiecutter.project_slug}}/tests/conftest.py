@@ -13,8 +13,10 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from {{ cookiecutter.package_name }}.config import Environment, Settings
+from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
 from {{ cookiecutter.package_name }}.main import create_app
 from tests import services
 
@@ -103,6 +105,14 @@ async def redis(settings: Settings) -> AsyncIterator[Redis]:
     await client.flushdb()
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on this run's database, for tests that seed or inspect rows directly."""
+    engine = create_engine(settings)
+    yield create_session_factory(engine)
+    await engine.dispose()
 
 
 @pytest.fixture

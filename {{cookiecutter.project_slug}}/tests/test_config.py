@@ -1,3 +1,6 @@
+import re
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -30,3 +33,22 @@ def test_production_refuses_unsafe_values(override: dict[str, object], reason: s
 def test_development_defaults_to_sqlite_and_console_logs() -> None:
     settings = Settings(_env_file=None)
     assert (settings.database_url.startswith("sqlite"), settings.json_logs) == (True, False)
+
+
+ENV_EXAMPLE = Path(__file__).resolve().parents[1] / ".env.example"
+
+
+def test_env_example_lists_every_setting() -> None:
+    # A setting may be listed commented out when an empty value would mean something.
+    listed = set(re.findall(r"^(?:# )?([A-Z][A-Z0-9_]*)=", ENV_EXAMPLE.read_text(), re.MULTILINE))
+    assert {name.upper() for name in Settings.model_fields} - listed == set()
+
+
+def test_env_example_loads_as_is() -> None:
+    settings = Settings(_env_file=ENV_EXAMPLE)
+    assert settings.digest_schedule == "0 8 * * *"
+
+
+def test_digest_schedule_must_parse() -> None:
+    with pytest.raises(ValidationError, match="crontab"):
+        Settings(digest_schedule="every morning")

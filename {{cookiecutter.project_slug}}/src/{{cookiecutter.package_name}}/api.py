@@ -2,11 +2,12 @@
 
 from fastapi import APIRouter
 
-from {{ cookiecutter.package_name }}.core import health
+from {{ cookiecutter.package_name }}.core import health, metrics_router
 from {{ cookiecutter.package_name }}.jobs import router as jobs_router
 from {{ cookiecutter.package_name }}.reports import router as reports_router
 
 api_router = APIRouter()
 api_router.include_router(health.router)
+api_router.include_router(metrics_router.router)
 api_router.include_router(jobs_router.router)
 api_router.include_router(reports_router.router)

@@ -4,9 +4,11 @@
 {{ cookiecutter.project_slug }} worker     run the job worker until SIGTERM, then drain
 {{ cookiecutter.project_slug }} migrate    apply database migrations (alembic upgrade head)
 {{ cookiecutter.project_slug }} dev        run web and worker together for local development
+{{ cookiecutter.project_slug }} digest     send a cron digest now (`digest run --period START/END`)
 """
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -16,11 +18,15 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from {{ cookiecutter.package_name }}.config import Settings, get_settings
+from {{ cookiecutter.package_name }}.digests import cli as digest_cli
 
 
 def _web(settings: Settings, _args: argparse.Namespace) -> int:
     import uvicorn
 
+    from {{ cookiecutter.package_name }}.core.metrics import prepare_multiprocess_dir
+
+    prepare_multiprocess_dir(settings)
     uvicorn.run(
         "{{ cookiecutter.package_name }}.main:create_app",
         factory=True,
@@ -35,6 +41,9 @@ def _web(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, _args: argparse.Namespace) -> int:
+    # The worker is one process serving its own registry; files in the web tier's directory
+    # would put worker series on the web's /metrics.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     from {{ cookiecutter.package_name }} import worker
 
     worker.run(settings)
@@ -98,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("revision", nargs="?", default="head")
     migrate.add_argument("--config", default="alembic.ini", help="path to alembic.ini")
     migrate.set_defaults(handler=_migrate)
+    digest_cli.register(commands)
     return parser
 
 

@@ -2,10 +2,12 @@
 
 from enum import StrEnum
 from functools import lru_cache
-from typing import Self
+from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from {{ cookiecutter.package_name }}.core.crontab import Crontab
 
 # The password that `.env.example` and compose.yaml ship with: fine on a laptop, never in production.
 PLACEHOLDER_PASSWORD = "change-me"  # noqa: S105 - a marker we refuse, not a credential
@@ -57,6 +59,43 @@ class Settings(BaseSettings):
     # Default per-task timeout; a killed worker's jobs are retried after the largest timeout + 10 s.
     job_timeout_seconds: int = Field(default=60, ge=1)
     job_keep_result_seconds: int = Field(default=3600, ge=0)
+    # The worker serves /metrics here; 0 picks a free port (tests run several workers at once).
+    worker_http_port: int = Field(default=9100, ge=0, le=65535)
+
+    # Where uvicorn's worker processes share metric files when WEB_WORKERS > 1. Empty: a fresh
+    # temporary directory. Wiped when the web tier starts (see "Metrics and alerts" in README).
+    prometheus_multiproc_dir: str | None = None
+
+    # Cron digests (digests/): a crontab in UTC, with an optional leading seconds field.
+    digest_schedule: str = "0 8 * * *"
+    digest_notifier: Literal["log", "smtp", "webhook"] = "log"
+    digest_webhook_url: str | None = None
+    digest_email_from: str | None = None
+    # Comma-separated recipients.
+    digest_email_to: str | None = None
+    digest_send_timeout_seconds: float = Field(default=10.0, gt=0)
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+
+    @field_validator("digest_schedule")
+    @classmethod
+    def schedule_parses(cls, value: str) -> str:
+        Crontab.parse(value)
+        return value
+
+    @model_validator(mode="after")
+    def digest_notifier_configured(self) -> Self:
+        needs = {
+            "smtp": {"SMTP_HOST": self.smtp_host, "DIGEST_EMAIL_TO": self.digest_email_to},
+            "webhook": {"DIGEST_WEBHOOK_URL": self.digest_webhook_url},
+        }.get(self.digest_notifier, {})
+        missing = [name for name, value in needs.items() if not value]
+        if missing:
+            raise ValueError(f"DIGEST_NOTIFIER={self.digest_notifier} needs {', '.join(missing)}")
+        return self
 
     @model_validator(mode="after")
     def refuse_unsafe_production(self) -> Self:

@@ -6,11 +6,12 @@ import structlog
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.logging import configure_logging
-from {{ cookiecutter.package_name }}.jobs import registered_tasks
+from {{ cookiecutter.package_name }}.digests import tasks as digest_tasks
+from {{ cookiecutter.package_name }}.jobs import registered_crons, registered_tasks
 from {{ cookiecutter.package_name }}.jobs.worker import build_worker
 from {{ cookiecutter.package_name }}.reports import tasks as report_tasks
 
-TASK_MODULES = (report_tasks,)
+TASK_MODULES = (report_tasks, digest_tasks)
 
 
 def run(settings: Settings) -> None:
@@ -18,13 +19,15 @@ def run(settings: Settings) -> None:
     configure_logging(json=settings.json_logs, level=settings.log_level)
     # arq's Worker looks up the current event loop when it is built.
     asyncio.set_event_loop(asyncio.new_event_loop())
-    build_worker(settings, registered_tasks()).run()
+    build_worker(settings, registered_tasks(), registered_crons()).run()
 
 
 async def run_burst(settings: Settings) -> None:
     """Run every job that is due, then return (tests and one-off drains)."""
     structlog.contextvars.clear_contextvars()
-    worker = build_worker(settings, registered_tasks(), burst=True, handle_signals=False)
+    worker = build_worker(
+        settings, registered_tasks(), registered_crons(), burst=True, handle_signals=False
+    )
     try:
         await worker.main()
     finally:

@@ -9,6 +9,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from {{ cookiecutter.package_name }}.core.errors import problem
+from {{ cookiecutter.package_name }}.core.http_metrics import observe_request
 
 log = structlog.get_logger("http")
 
@@ -63,14 +64,17 @@ class RequestContextMiddleware:
             response = problem(HTTPStatus.INTERNAL_SERVER_ERROR, "An unexpected error occurred.")
             await response(scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
+            seconds = time.perf_counter() - started
+            # The template the router matched: raw paths would give one series per id.
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
             log.info(
                 "request",
                 method=scope["method"],
-                route=getattr(route, "path", None) or "unmatched",
+                route=route,
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(seconds * 1000, 2),
             )
+            observe_request(scope["method"], route, status, seconds)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

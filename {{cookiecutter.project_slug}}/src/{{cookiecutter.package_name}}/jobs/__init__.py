@@ -1,14 +1,17 @@
 """Our wrapper over arq: the only package that imports it, so a queue swap stays here.
 
 task / Task / Message    declare tasks and capture calls        (registry.py)
+cron                     a task on a schedule, once per slot    (cron.py)
 JobContext               what a task receives                   (context.py)
 Queue                    enqueue and live state, one round trip (queue.py)
 submit                   record + commit + enqueue from a route (submit.py)
 get_status / JobView     status from Redis, then from history   (status.py)
-build_worker             the arq worker for our tasks           (worker.py)
+build_worker             the arq worker for our tasks and crons (worker.py, scheduler.py)
+metrics, queue_metrics   worker metrics; queue gauges at scrape (metrics.py, queue_metrics.py)
 """
 
 from {{ cookiecutter.package_name }}.jobs.context import JobContext
+from {{ cookiecutter.package_name }}.jobs.cron import cron, registered_crons
 from {{ cookiecutter.package_name }}.jobs.models import JobRecord, JobStatus
 from {{ cookiecutter.package_name }}.jobs.queue import Queue, new_job_id
 from {{ cookiecutter.package_name }}.jobs.registry import Message, Task, registered_tasks, task
@@ -23,8 +26,10 @@ __all__ = [
     "Message",
     "Queue",
     "Task",
+    "cron",
     "get_status",
     "new_job_id",
+    "registered_crons",
     "registered_tasks",
     "submit",
     "task",

@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, Text
+from sqlalchemy import JSON, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from {{ cookiecutter.package_name }}.core.db import Base, UTCDateTime
@@ -20,6 +20,15 @@ class JobStatus(StrEnum):
 
 class JobRecord(Base):
     __tablename__ = "job_history"
+    __table_args__ = (
+        # /metrics counts dead letters at every scrape; this index holds only those rows.
+        Index(
+            "ix_job_history_dead",
+            "job_id",
+            postgresql_where=text("status = 'dead'"),
+            sqlite_where=text("status = 'dead'"),
+        ),
+    )
 
     job_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     task: Mapped[str] = mapped_column(String(200), index=True)

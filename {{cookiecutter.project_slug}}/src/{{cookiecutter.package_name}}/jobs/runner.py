@@ -9,6 +9,7 @@ from arq.worker import Function, func
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.jobs import history
+from {{ cookiecutter.package_name }}.jobs import metrics as job_metrics
 from {{ cookiecutter.package_name }}.jobs.context import JobContext
 from {{ cookiecutter.package_name }}.jobs.models import JobStatus
 from {{ cookiecutter.package_name }}.jobs.queue import REQUEST_ID_KWARG
@@ -45,7 +46,7 @@ def as_arq_function(task: Task[Any], settings: Settings) -> Function:
             return await _run_recorded(task, job, kwargs, timeout)
 
     return func(
-        run,
+        job_metrics.instrumented(task.name, run),
         name=task.name,
         timeout=timeout + ARQ_TIMEOUT_MARGIN_SECONDS,
         max_tries=task.max_tries,

@@ -1,0 +1,132 @@
+"""Benchmark: time of a /metrics scrape with an empty queue, then with 100 000 queued jobs.
+
+The queue gauges are three O(log N) Redis commands, so the two times should be close; the ratio
+is what to watch. Runs the app in-process against a private redis-server on a free port (the
+`redis-server` binary must be installed) and a throwaway SQLite database, so it touches no
+shared service:
+
+    uv run python bench/scrape.py [--jobs 100000] [--scrapes 200]
+"""
+
+import argparse
+import asyncio
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from alembic import command
+from alembic.config import Config
+from asgi_lifespan import LifespanManager
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from {{ cookiecutter.package_name }}.config import Environment, Settings
+from {{ cookiecutter.package_name }}.jobs import Queue
+from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.reports.tasks import generate_report
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+ENQUEUE_BATCH = 1000
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def private_redis() -> Iterator[str]:
+    """A redis-server of our own on a free port, stopped on the way out; yields its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("error: redis-server is not installed")
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603 - the resolved binary with fixed arguments
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        probe = SyncRedis(port=port)
+        for _ in range(200):
+            try:
+                probe.ping()
+                break
+            except RedisConnectionError:
+                time.sleep(0.05)
+        probe.close()
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait()
+
+
+async def time_scrapes(client: httpx.AsyncClient, count: int) -> list[float]:
+    for _ in range(10):  # warm-up: connections, caches
+        await client.get("/metrics")
+    timings = []
+    for _ in range(count):
+        started = time.perf_counter()
+        response = await client.get("/metrics")
+        timings.append(time.perf_counter() - started)
+        response.raise_for_status()
+    return timings
+
+
+async def fill_queue(settings: Settings, jobs: int) -> None:
+    redis = Redis.from_url(settings.redis_url)
+    queue = Queue(redis, settings.queue_name)
+    message = generate_report.message(title="bench", work_seconds=0)
+    for start in range(0, jobs, ENQUEUE_BATCH):
+        batch = range(start, min(start + ENQUEUE_BATCH, jobs))
+        await asyncio.gather(*(queue.enqueue(message) for _ in batch))
+    await redis.aclose()
+
+
+def summary(label: str, timings: list[float]) -> float:
+    median = statistics.median(timings) * 1000
+    p95 = statistics.quantiles(timings, n=20)[-1] * 1000
+    print(f"{label:<22} median {median:7.2f} ms   p95 {p95:7.2f} ms   ({len(timings)} scrapes)")
+    return median
+
+
+async def main(jobs: int, scrapes: int, redis_url: str) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        database_url = f"sqlite+aiosqlite:///{scratch}/bench.db"
+        config = Config(str(PROJECT_ROOT / "alembic.ini"))
+        config.set_main_option("sqlalchemy.url", database_url)
+        await asyncio.to_thread(command.upgrade, config, "head")
+        settings = Settings(
+            environment=Environment.TEST,
+            database_url=database_url,
+            redis_url=redis_url,
+            log_level="WARNING",
+        )
+        app = create_app(settings)
+        async with LifespanManager(app) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+                empty = summary("empty queue", await time_scrapes(client, scrapes))
+                started = time.perf_counter()
+                await fill_queue(settings, jobs)
+                print(f"enqueued {jobs} jobs in {time.perf_counter() - started:.1f} s")
+                full = summary(f"{jobs} queued jobs", await time_scrapes(client, scrapes))
+    print(f"ratio (queued / empty, medians): {full / empty:.2f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=100_000)
+    parser.add_argument("--scrapes", type=int, default=200)
+    arguments = parser.parse_args()
+    with private_redis() as url:
+        asyncio.run(main(arguments.jobs, arguments.scrapes, url))

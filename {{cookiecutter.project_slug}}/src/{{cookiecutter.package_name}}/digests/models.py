@@ -1,0 +1,25 @@
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from {{ cookiecutter.package_name }}.core.db import Base, UTCDateTime
+
+
+class DigestRun(Base):
+    """One sent digest. The unique key is the guarantee: one row, hence one send, per period."""
+
+    __tablename__ = "digest_runs"
+    __table_args__ = (
+        UniqueConstraint("digest", "period_start", "period_end"),
+        CheckConstraint("period_end > period_start", name="period_order"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    digest: Mapped[str] = mapped_column(String(100))
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    period_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    notifier: Mapped[str] = mapped_column(String(50))
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)

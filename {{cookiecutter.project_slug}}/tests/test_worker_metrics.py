@@ -1,0 +1,107 @@
+from collections.abc import Callable
+
+import httpx
+from prometheus_client import REGISTRY
+from redis.asyncio import Redis
+
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.core.metrics import metric_name
+from {{ cookiecutter.package_name }}.jobs import JobContext, Queue, task
+from {{ cookiecutter.package_name }}.reports.tasks import generate_report
+from {{ cookiecutter.package_name }}.worker import run_burst
+from tests.metrics_text import sample_value
+from tests.processes import CLI, free_port, running, service_env, wait_until
+
+OUTCOMES = ("started", "completed", "failed", "retried")
+
+
+@task(name="metrics_test_always_fails", max_tries=1)
+async def always_fails(ctx: JobContext) -> None:
+    raise RuntimeError("this task always fails")
+
+
+def value(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(metric_name(name), labels) or 0.0
+
+
+def snapshot(task_name: str) -> Callable[[], dict[str, float]]:
+    """Counts since the snapshot was taken: the registry is shared by the whole test run."""
+    before = {outcome: value(f"jobs_{outcome}_total", task=task_name) for outcome in OUTCOMES}
+
+    def since() -> dict[str, float]:
+        return {
+            outcome: value(f"jobs_{outcome}_total", task=task_name) - before[outcome]
+            for outcome in OUTCOMES
+        }
+
+    return since
+
+
+async def run_jobs(settings: Settings, redis: Redis, *, succeeding: int, failing: int) -> None:
+    queue = Queue(redis, settings.queue_name)
+    for _ in range(succeeding):
+        await queue.enqueue(generate_report.message(title="Counted", work_seconds=0))
+    for _ in range(failing):
+        await queue.enqueue(always_fails.message())
+    await run_burst(settings)
+
+
+async def test_each_started_job_is_counted_once_by_outcome(
+    settings: Settings, redis: Redis
+) -> None:
+    reports, failures = snapshot(generate_report.name), snapshot(always_fails.name)
+
+    await run_jobs(settings, redis, succeeding=4, failing=2)
+
+    assert (reports(), failures()) == (
+        {"started": 4, "completed": 4, "failed": 0, "retried": 0},
+        {"started": 2, "completed": 0, "failed": 2, "retried": 0},
+    )
+
+
+async def test_queue_wait_and_duration_are_observed_per_job(
+    settings: Settings, redis: Redis
+) -> None:
+    labels = {"task": generate_report.name}
+    waits = value("job_queue_wait_seconds_count", **labels)
+    runs = value("job_duration_seconds_count", **labels, outcome="completed")
+
+    await run_jobs(settings, redis, succeeding=3, failing=0)
+
+    assert (
+        value("job_queue_wait_seconds_count", **labels) - waits,
+        value("job_duration_seconds_count", **labels, outcome="completed") - runs,
+    ) == (3, 3)
+
+
+async def test_nothing_is_in_progress_after_a_drain(settings: Settings, redis: Redis) -> None:
+    await run_jobs(settings, redis, succeeding=2, failing=1)
+
+    assert (
+        value("jobs_in_progress", task=generate_report.name),
+        value("jobs_in_progress", task=always_fails.name),
+    ) == (0, 0)
+
+
+async def test_every_poll_refreshes_the_heartbeat(settings: Settings, redis: Redis) -> None:
+    before = value("worker_last_poll_timestamp_seconds")
+
+    await run_jobs(settings, redis, succeeding=0, failing=0)
+
+    assert value("worker_last_poll_timestamp_seconds") > before
+
+
+async def test_worker_process_serves_its_metrics_on_its_port(settings: Settings) -> None:
+    port = free_port()
+    heartbeat = metric_name("worker_last_poll_timestamp_seconds")
+    with running([*CLI, "worker"], env=service_env(settings, WORKER_HTTP_PORT=str(port))):
+
+        async def heartbeat_served() -> bool:
+            try:
+                async with httpx.AsyncClient() as http:
+                    response = await http.get(f"http://127.0.0.1:{port}/metrics")
+            except httpx.TransportError:
+                return False
+            return (sample_value(response.text, heartbeat) or 0) > 0
+
+        await wait_until(heartbeat_served, what="the worker's /metrics to show a heartbeat")
