@@ -4,6 +4,7 @@
 {{ cookiecutter.project_slug }} worker     run the job worker until SIGTERM, then drain
 {{ cookiecutter.project_slug }} migrate    apply database migrations (alembic upgrade head)
 {{ cookiecutter.project_slug }} dev        run web and worker together for local development
+{{ cookiecutter.project_slug }} dlq        list, show, replay and purge dead letters (see dlq.py)
 """
 
 import argparse
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from {{ cookiecutter.package_name }} import dlq
 from {{ cookiecutter.package_name }}.config import Settings, get_settings
 
 
@@ -98,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("revision", nargs="?", default="head")
     migrate.add_argument("--config", default="alembic.ini", help="path to alembic.ini")
     migrate.set_defaults(handler=_migrate)
+    dlq.add_parser(commands)
     return parser
 
 

@@ -48,8 +48,14 @@ class Settings(BaseSettings):
     # On SIGTERM the worker stops taking jobs and lets running ones finish for this long.
     # Deploy files set their grace period above it.
     worker_drain_seconds: int = Field(default=25, ge=0)
-    # Default per-task timeout; a killed worker's jobs are retried after the largest timeout + 10 s.
-    job_timeout_seconds: int = Field(default=60, ge=1)
+    # The worker's probes and metrics (`/healthz`, `/readyz`, `/metrics`).
+    worker_http_host: str = "0.0.0.0"  # noqa: S104 - probes reach the pod on its own address
+    worker_http_port: int = Field(default=9100, ge=1, le=65535)
+    # `/healthz` fails once the poll loop has not gone round for this long.
+    worker_stall_seconds: float = Field(default=30.0, gt=0)
+    # Default per-task timeout. A killed worker's jobs run again once the largest timeout + 11 s
+    # has passed, and a drain waits for running jobs: keep it short and below the drain.
+    job_timeout_seconds: int = Field(default=20, ge=1)
     job_keep_result_seconds: int = Field(default=3600, ge=0)
 
     @model_validator(mode="after")

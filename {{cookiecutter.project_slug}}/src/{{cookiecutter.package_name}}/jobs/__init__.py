@@ -1,21 +1,28 @@
 """Our wrapper over arq: the only package that imports it, so a queue swap stays here.
 
 task / Task / Message    declare tasks and capture calls        (registry.py)
+Backoff                  retry policy: what is transient, waits (retry.py)
 JobContext               what a task receives                   (context.py)
 Queue                    enqueue and live state, one round trip (queue.py)
 submit                   record + commit + enqueue from a route (submit.py)
 get_status / JobView     status from Redis, then from history   (status.py)
-build_worker             the arq worker for our tasks           (worker.py)
+dead_letters             list, replay and purge dead jobs       (dead_letters.py)
+build_worker / serve     the arq worker for our tasks           (worker.py)
+
+The runner (runner.py) wraps every task: history, timeout, retries and dead letters. The worker
+survives Redis outages (outage_tolerant.py) and serves its probes (heartbeat.py, probes.py).
 """
 
 from {{ cookiecutter.package_name }}.jobs.context import JobContext
 from {{ cookiecutter.package_name }}.jobs.models import JobRecord, JobStatus
 from {{ cookiecutter.package_name }}.jobs.queue import Queue, new_job_id
 from {{ cookiecutter.package_name }}.jobs.registry import Message, Task, registered_tasks, task
+from {{ cookiecutter.package_name }}.jobs.retry import Backoff
 from {{ cookiecutter.package_name }}.jobs.status import JobView, get_status
 from {{ cookiecutter.package_name }}.jobs.submit import submit
 
 __all__ = [
+    "Backoff",
     "JobContext",
     "JobRecord",
     "JobStatus",

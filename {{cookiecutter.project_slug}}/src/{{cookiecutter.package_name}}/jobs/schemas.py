@@ -24,3 +24,6 @@ class JobOut(BaseModel):
     finished_at: datetime | None
     result: Any
     error: str | None
+    # A replayed dead letter and its new job name each other.
+    replay_of: str | None = None
+    replayed_as: str | None = None

@@ -1,17 +1,20 @@
-"""Builds the arq worker from our settings and registered tasks."""
+"""Builds and runs the arq worker for our tasks, with its probes on `WORKER_HTTP_PORT`."""
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
 import structlog
 from arq.connections import ArqRedis
-from arq.worker import Worker
 from redis.asyncio import ConnectionPool
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
+from {{ cookiecutter.package_name }}.jobs.heartbeat import Heartbeat
+from {{ cookiecutter.package_name }}.jobs.outage_tolerant import OutageTolerantWorker
+from {{ cookiecutter.package_name }}.jobs.probes import start_probe_server
 from {{ cookiecutter.package_name }}.jobs.registry import Task
-from {{ cookiecutter.package_name }}.jobs.runner import as_arq_function
+from {{ cookiecutter.package_name }}.jobs.runner import as_arq_function, timeout_for
 from {{ cookiecutter.package_name }}.jobs.serializer import deserialize, serialize
 
 log = structlog.get_logger("worker")
@@ -36,20 +39,19 @@ def build_worker(
     *,
     burst: bool = False,
     handle_signals: bool = True,
-) -> Worker:
+) -> OutageTolerantWorker:
     async def startup(ctx: dict[str, Any]) -> None:
         engine = create_engine(settings)
         ctx["engine"] = engine
         ctx["sessions"] = create_session_factory(engine)
         ctx["settings"] = settings
-        log.info("worker_started", tasks=[t.name for t in tasks], queue=settings.queue_name)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         await ctx["engine"].dispose()
-        log.info("worker_stopped")
 
-    return Worker(
+    return OutageTolerantWorker(
         functions=[as_arq_function(task, settings) for task in tasks],
+        heartbeat=Heartbeat(stall_after_seconds=settings.worker_stall_seconds),
         queue_name=settings.queue_name,
         redis_pool=create_worker_redis(settings),
         burst=burst,
@@ -66,3 +68,43 @@ def build_worker(
         # Our runner logs every job with its context; arq's own result lines would repeat them.
         log_results=False,
     )
+
+
+async def serve(settings: Settings, tasks: Sequence[Task[Any]]) -> None:
+    """Run the worker until SIGTERM or SIGINT, then drain; serve its probes meanwhile."""
+    worker = build_worker(settings, tasks)
+    _warn_about_timeouts(settings, tasks)
+    probes = await start_probe_server(
+        settings.worker_http_host, settings.worker_http_port, worker.heartbeat, worker.pool
+    )
+    log.info(
+        "worker_started",
+        tasks=[t.name for t in tasks],
+        queue=settings.queue_name,
+        worker_id=worker.heartbeat.worker_id,
+        redelivery_after_seconds=worker.in_progress_timeout_s,
+    )
+    try:
+        await worker.async_run()
+    except asyncio.CancelledError:
+        # arq ends a drain by cancelling its own main task; a cancellation of ours propagates.
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+    finally:
+        await worker.close()
+        probes.close()
+        await probes.wait_closed()
+        log.info("worker_stopped")
+
+
+def _warn_about_timeouts(settings: Settings, tasks: Sequence[Task[Any]]) -> None:
+    """A task that may outlive the drain is cut off on every deploy and runs again later."""
+    for task in tasks:
+        if timeout_for(task, settings) > settings.worker_drain_seconds:
+            log.warning(
+                "task_timeout_exceeds_drain",
+                task=task.name,
+                timeout_seconds=timeout_for(task, settings),
+                drain_seconds=settings.worker_drain_seconds,
+            )
