@@ -13,8 +13,11 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from {{ cookiecutter.package_name }}.config import Environment, Settings
+from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
+from {{ cookiecutter.package_name }}.jobs import Queue
 from {{ cookiecutter.package_name }}.main import create_app
 from tests import services
 
@@ -87,8 +90,7 @@ async def redis_url(server_urls: services.ServerUrls) -> AsyncIterator[str]:
         await claims.aclose()
 
 
-@pytest.fixture
-def settings(database_url: str, redis_url: str) -> Settings:
+def make_settings(database_url: str, redis_url: str) -> Settings:
     return Settings(
         environment=Environment.TEST,
         database_url=database_url,
@@ -100,11 +102,28 @@ def settings(database_url: str, redis_url: str) -> Settings:
 
 
 @pytest.fixture
+def settings(database_url: str, redis_url: str) -> Settings:
+    return make_settings(database_url, redis_url)
+
+
+@pytest.fixture
 async def redis(settings: Settings) -> AsyncIterator[Redis]:
     client = Redis.from_url(settings.redis_url)
     await client.flushdb()
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(settings)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+def queue(settings: Settings, redis: Redis) -> Queue:
+    return Queue(redis, settings.queue_name)
 
 
 @pytest.fixture

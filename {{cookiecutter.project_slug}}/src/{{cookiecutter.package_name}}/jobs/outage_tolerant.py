@@ -43,6 +43,7 @@ class OutageTolerantWorker(Worker):
         await super().main()
 
     async def _poll_iteration(self) -> None:
+        self._reap_unrecorded_jobs()
         try:
             await super()._poll_iteration()
             await self.heartbeat.publish(self.pool, self.queue_name, running_jobs=len(self.tasks))
@@ -53,6 +54,21 @@ class OutageTolerantWorker(Worker):
             log.info("redis_reconnected", failed_polls=self._failed_polls)
             self._failed_polls = 0
         self.heartbeat.beat(redis_ok=True)
+
+    def _reap_unrecorded_jobs(self) -> None:
+        """Forget jobs whose end arq could not record in Redis; arq would re-raise that here.
+
+        Their in-progress key expires and they run again, and the history makes that a no-op
+        for a job that had completed.
+        """
+        for job_id, job in list(self.tasks.items()):
+            if job.done() and not job.cancelled() and isinstance(job.exception(), REDIS_DOWN):
+                del self.tasks[job_id]
+                log.warning(
+                    "job_end_not_recorded",
+                    job_id=job_id,
+                    redelivery_after_seconds=self.in_progress_timeout_s,
+                )
 
     async def start_jobs(self, job_ids: Sequence[bytes]) -> None:
         # arq takes a job slot before its Redis calls and keeps it if one of them fails; give it

@@ -114,7 +114,8 @@ async def _attempt(task: Task[Any], job: JobContext, kwargs: dict[str, Any]) -> 
     except Exception as exc:
         error = f"timed out after {timeout} s" if deadline.expired() else _describe(exc)
         failure = await _failed(task, job, exc, error)
-        raise failure from exc
+        # The task's own traceback is on the job_dead line; arq's failure line needs only ours.
+        raise failure from None
     await _record(job, JobStatus.COMPLETE, result=result)
     JOB_ATTEMPTS.labels(task=task.name, outcome="complete").observe(job.attempt)
     log.info("job_complete", duration_ms=round((time.perf_counter() - started) * 1000, 2))

@@ -7,6 +7,9 @@ from typing import Any
 import structlog
 from arq.connections import ArqRedis
 from redis.asyncio import ConnectionPool
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
@@ -23,7 +26,12 @@ log = structlog.get_logger("worker")
 def create_worker_redis(settings: Settings) -> ArqRedis:
     timeout = settings.redis_socket_timeout_seconds
     pool = ConnectionPool.from_url(
-        settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+        settings.redis_url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        # As in core.redis: a connection a restarted Redis closed is retried once on a new one.
+        retry=Retry(NoBackoff(), retries=1),
+        retry_on_error=[RedisConnectionError],
     )
     return ArqRedis(
         connection_pool=pool,
