@@ -8,10 +8,9 @@ import structlog
 from arq.worker import Function, Retry, func
 
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.jobs import history
+from {{ cookiecutter.package_name }}.jobs import history, metrics
 from {{ cookiecutter.package_name }}.jobs.context import JobContext
 from {{ cookiecutter.package_name }}.jobs.history import ClaimOutcome
-from {{ cookiecutter.package_name }}.jobs.metrics import JOB_ATTEMPTS, JOBS_DEAD_LETTERED, JOBS_RETRIED
 from {{ cookiecutter.package_name }}.jobs.models import JobStatus
 from {{ cookiecutter.package_name }}.jobs.queue import REQUEST_ID_KWARG
 from {{ cookiecutter.package_name }}.jobs.registry import Task
@@ -117,7 +116,7 @@ async def _attempt(task: Task[Any], job: JobContext, kwargs: dict[str, Any]) -> 
         # The task's own traceback is on the job_dead line; arq's failure line needs only ours.
         raise failure from None
     await _record(job, JobStatus.COMPLETE, result=result)
-    JOB_ATTEMPTS.labels(task=task.name, outcome="complete").observe(job.attempt)
+    metrics.JOB_ATTEMPTS.labels(task=task.name, outcome="complete").observe(job.attempt)
     log.info("job_complete", duration_ms=round((time.perf_counter() - started) * 1000, 2))
     return result
 
@@ -128,7 +127,7 @@ async def _failed(task: Task[Any], job: JobContext, exc: Exception, error: str) 
         if job.attempt < task.max_tries:
             delay = task.backoff.delay(job.attempt)
             await _record(job, JobStatus.DEFERRED, error=error)
-            JOBS_RETRIED.labels(task=task.name).inc()
+            metrics.JOBS_RETRIED.labels(task=task.name).inc()
             log.warning("job_retrying", error=error, retry_in=round(delay, 3))
             return Retry(defer=delay)
         reason = "exhausted"
@@ -141,8 +140,8 @@ async def _failed(task: Task[Any], job: JobContext, exc: Exception, error: str) 
 
 
 def _count_dead(task: Task[Any], reason: str, attempts: int) -> None:
-    JOBS_DEAD_LETTERED.labels(task=task.name, reason=reason).inc()
-    JOB_ATTEMPTS.labels(task=task.name, outcome="dead").observe(attempts)
+    metrics.JOBS_DEAD_LETTERED.labels(task=task.name, reason=reason).inc()
+    metrics.JOB_ATTEMPTS.labels(task=task.name, outcome="dead").observe(attempts)
 
 
 def _describe(exc: BaseException) -> str:
