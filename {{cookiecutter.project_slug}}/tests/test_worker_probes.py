@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -9,13 +10,16 @@ from redis.asyncio import Redis
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.metrics import metric_name
+from {{ cookiecutter.package_name }}.jobs import runner  # noqa: F401 - registers the job metrics
 from {{ cookiecutter.package_name }}.jobs.heartbeat import Heartbeat, heartbeat_key
 from {{ cookiecutter.package_name }}.jobs.probes import start_probe_server
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 
 
+@asynccontextmanager
 async def probe_client(heartbeat: Heartbeat, redis_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A probe server on a free port, and a client for it."""
     redis = Redis.from_url(redis_url, socket_connect_timeout=0.5)
     server = await start_probe_server("127.0.0.1", 0, heartbeat, redis)
     port = server.sockets[0].getsockname()[1]
@@ -30,7 +34,7 @@ async def probe_client(heartbeat: Heartbeat, redis_url: str) -> AsyncIterator[ht
 
 @pytest.fixture
 async def probes(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async for http in probe_client(Heartbeat(stall_after_seconds=30), settings.redis_url):
+    async with probe_client(Heartbeat(stall_after_seconds=30), settings.redis_url) as http:
         yield http
 
 
@@ -42,7 +46,7 @@ async def test_healthz_is_ok_while_the_poll_loop_beats(probes: httpx.AsyncClient
 async def test_healthz_fails_when_the_poll_loop_stalls() -> None:
     stalled = Heartbeat(stall_after_seconds=0.05)
     await asyncio.sleep(0.1)  # no beat for longer than the limit
-    async for http in probe_client(stalled, DEAD_REDIS):
+    async with probe_client(stalled, DEAD_REDIS) as http:
         response = await http.get("/healthz")
     assert (response.status_code, response.headers["content-type"]) == (
         503,
@@ -56,7 +60,7 @@ async def test_readyz_is_ready_when_redis_answers(probes: httpx.AsyncClient) -> 
 
 
 async def test_readyz_fails_when_redis_does_not_answer() -> None:
-    async for http in probe_client(Heartbeat(stall_after_seconds=30), DEAD_REDIS):
+    async with probe_client(Heartbeat(stall_after_seconds=30), DEAD_REDIS) as http:
         response = await http.get("/readyz")
     assert (response.status_code, response.json()["checks"]) == (503, {"redis": "unavailable"})
 

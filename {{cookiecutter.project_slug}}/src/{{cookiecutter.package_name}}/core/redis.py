@@ -8,6 +8,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from {{ cookiecutter.package_name }}.config import Settings
 
 
+def retry_once() -> Retry:
+    """Retry a command once, on a new connection, when Redis closed its pooled one.
+
+    A restarted Redis closes every connection the pool holds: without this, the first request after
+    an outage fails. Timeouts are not retried: a Redis that does not answer fails fast, not twice.
+    """
+    return Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,))
+
+
 def create_redis(settings: Settings) -> Redis:
     timeout = settings.redis_socket_timeout_seconds
     client: Redis = Redis.from_url(
@@ -16,9 +25,7 @@ def create_redis(settings: Settings) -> Redis:
         socket_connect_timeout=timeout,
         max_connections=settings.redis_max_connections,
         health_check_interval=30,
-        # A pooled connection that a restarted Redis closed fails once; retrying on a new
-        # connection makes the first request after an outage succeed instead of answering 503.
-        retry=Retry(NoBackoff(), retries=1),
+        retry=retry_once(),
         retry_on_error=[RedisConnectionError],
     )
     return client

@@ -30,7 +30,7 @@ class Heartbeat:
     # Starting counts as a beat, so a worker is live while it connects.
     last_beat: float = field(default_factory=time.monotonic)
     redis_ok: bool = False
-    _published: float = float("-inf")
+    published: float = field(default=float("-inf"), init=False, repr=False)
 
     def beat(self, *, redis_ok: bool) -> None:
         """The poll loop went round once; an iteration that found Redis down still counts."""
@@ -46,7 +46,7 @@ class Heartbeat:
     async def publish(self, redis: Redis, queue_name: str, *, running_jobs: int) -> None:
         """Write the beat to Redis at most every few seconds; the key expires with the beats."""
         now = time.monotonic()
-        if now - self._published < PUBLISH_INTERVAL_SECONDS:
+        if now - self.published < PUBLISH_INTERVAL_SECONDS:
             return
         beat = {
             "worker_id": self.worker_id,
@@ -56,4 +56,4 @@ class Heartbeat:
         }
         ttl = max(round(self.stall_after_seconds), round(2 * PUBLISH_INTERVAL_SECONDS))
         await redis.set(heartbeat_key(queue_name, self.worker_id), json.dumps(beat), ex=ttl)
-        self._published = now
+        self.published = now

@@ -7,12 +7,11 @@ from typing import Any
 import structlog
 from arq.connections import ArqRedis
 from redis.asyncio import ConnectionPool
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
+from {{ cookiecutter.package_name }}.core.redis import retry_once
 from {{ cookiecutter.package_name }}.jobs.heartbeat import Heartbeat
 from {{ cookiecutter.package_name }}.jobs.outage_tolerant import OutageTolerantWorker
 from {{ cookiecutter.package_name }}.jobs.probes import start_probe_server
@@ -29,8 +28,7 @@ def create_worker_redis(settings: Settings) -> ArqRedis:
         settings.redis_url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
-        # As in core.redis: a connection a restarted Redis closed is retried once on a new one.
-        retry=Retry(NoBackoff(), retries=1),
+        retry=retry_once(),
         retry_on_error=[RedisConnectionError],
     )
     return ArqRedis(
@@ -55,7 +53,9 @@ def build_worker(
         ctx["settings"] = settings
 
     async def shutdown(ctx: dict[str, Any]) -> None:
-        await ctx["engine"].dispose()
+        # Absent when the worker stopped while it still waited for Redis, before startup ran.
+        if "engine" in ctx:
+            await ctx["engine"].dispose()
 
     return OutageTolerantWorker(
         functions=[as_arq_function(task, settings) for task in tasks],
