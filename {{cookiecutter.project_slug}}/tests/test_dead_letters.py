@@ -1,10 +1,10 @@
 """Dead letters: the `dlq` commands, and a replay that completes the job under a new id."""
 
-import argparse
 import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -22,8 +22,19 @@ from tests.jobs_helpers import job_status, record, submit
 Sessions = async_sessionmaker[AsyncSession]
 
 
-def dlq_args(*argv: str) -> argparse.Namespace:
-    return build_parser().parse_args(["dlq", *argv])
+@dataclass
+class Ran:
+    code: int
+    out: str
+    err: str
+
+
+async def run_dlq(settings: Settings, capsys: pytest.CaptureFixture[str], *argv: str) -> Ran:
+    """Run `dlq ARGV` in-process; its exit code and what it printed (and nothing printed before)."""
+    capsys.readouterr()
+    code = await dlq.run(settings, build_parser().parse_args(["dlq", *argv]))
+    printed = capsys.readouterr()
+    return Ran(code, printed.out, printed.err)
 
 
 async def dead_job(settings: Settings, sessions: Sessions, queue: Queue, order_id: str) -> str:
@@ -38,17 +49,16 @@ async def test_list_shows_a_pending_dead_letter(
     settings: Settings, sessions: Sessions, queue: Queue, capsys: pytest.CaptureFixture[str]
 ) -> None:
     job_id = await dead_job(settings, sessions, queue, "o-list")
-    code = await dlq.run(settings, dlq_args("list"))
-    line = next(row for row in capsys.readouterr().out.splitlines() if row.startswith(job_id))
-    assert (code, line.split()[1:3]) == (0, ["process_order", "1"])
+    ran = await run_dlq(settings, capsys, "list")
+    line = next(row for row in ran.out.splitlines() if row.startswith(job_id))
+    assert (ran.code, line.split()[1:3]) == (0, ["process_order", "1"])
 
 
 async def test_show_prints_the_dead_letter_record(
     settings: Settings, sessions: Sessions, queue: Queue, capsys: pytest.CaptureFixture[str]
 ) -> None:
     job_id = await dead_job(settings, sessions, queue, "o-show")
-    await dlq.run(settings, dlq_args("show", job_id))
-    shown = json.loads(capsys.readouterr().out)
+    shown = json.loads((await run_dlq(settings, capsys, "show", job_id)).out)
     assert (shown["status"], shown["kwargs"]) == ("dead", {"order_id": "o-show"})
 
 
@@ -61,8 +71,7 @@ async def test_replay_completes_the_job_under_a_new_id(
 ) -> None:
     job_id = await dead_job(settings, sessions, queue, "o-replay")
     tasks.BROKEN_ORDERS.discard("o-replay")  # the fix is deployed
-    await dlq.run(settings, dlq_args("replay", job_id))
-    new_id = capsys.readouterr().out.split()[-1]
+    new_id = (await run_dlq(settings, capsys, "replay", job_id)).out.split()[-1]
     await run_burst(settings)
     replayed = await job_status(client, new_id)
     assert (replayed["status"], replayed["result"], replayed["replay_of"]) == (
@@ -80,10 +89,8 @@ async def test_replayed_dead_letter_links_to_its_replay_and_leaves_the_list(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     job_id = await dead_job(settings, sessions, queue, "o-linked")
-    await dlq.run(settings, dlq_args("replay", job_id))
-    new_id = capsys.readouterr().out.split()[-1]
-    await dlq.run(settings, dlq_args("list", "--limit", "1000"))
-    listed = capsys.readouterr().out
+    new_id = (await run_dlq(settings, capsys, "replay", job_id)).out.split()[-1]
+    listed = (await run_dlq(settings, capsys, "list", "--limit", "1000")).out
     old = await job_status(client, job_id)
     assert (old["status"], old["replayed_as"], job_id in listed) == ("dead", new_id, False)
 
@@ -92,41 +99,41 @@ async def test_second_replay_of_the_same_dead_letter_is_refused(
     settings: Settings, sessions: Sessions, queue: Queue, capsys: pytest.CaptureFixture[str]
 ) -> None:
     job_id = await dead_job(settings, sessions, queue, "o-again")
-    await dlq.run(settings, dlq_args("replay", job_id))
-    code = await dlq.run(settings, dlq_args("replay", job_id))
-    assert (code, "already replayed" in capsys.readouterr().err) == (1, True)
+    await run_dlq(settings, capsys, "replay", job_id)
+    again = await run_dlq(settings, capsys, "replay", job_id)
+    assert (again.code, "already replayed" in again.err) == (1, True)
 
 
 async def test_replay_of_a_job_that_is_not_dead_is_refused(
     settings: Settings, sessions: Sessions, queue: Queue, capsys: pytest.CaptureFixture[str]
 ) -> None:
     job_id = await submit(sessions, queue, tasks.process_order.message(order_id="o-fine"))
-    code = await dlq.run(settings, dlq_args("replay", job_id))
-    assert (code, "not dead" in capsys.readouterr().err) == (1, True)
+    ran = await run_dlq(settings, capsys, "replay", job_id)
+    assert (ran.code, "not dead" in ran.err) == (1, True)
 
 
 async def test_replay_all_replays_every_pending_dead_letter(
     settings: Settings, sessions: Sessions, queue: Queue, capsys: pytest.CaptureFixture[str]
 ) -> None:
     dead = [await dead_job(settings, sessions, queue, f"o-all-{n}") for n in range(3)]
-    await dlq.run(settings, dlq_args("replay", "--all"))
-    replayed = {line.split()[1] for line in capsys.readouterr().out.splitlines()}
+    ran = await run_dlq(settings, capsys, "replay", "--all")
+    replayed = {line.split()[1] for line in ran.out.splitlines()}
     assert set(dead) <= replayed
 
 
 async def test_purge_without_yes_deletes_nothing(
-    settings: Settings, sessions: Sessions, queue: Queue
+    settings: Settings, sessions: Sessions, queue: Queue, capsys: pytest.CaptureFixture[str]
 ) -> None:
     job_id = await dead_job(settings, sessions, queue, "o-keep")
-    code = await dlq.run(settings, dlq_args("purge"))
+    code = (await run_dlq(settings, capsys, "purge")).code
     assert (code, (await record(sessions, job_id)).status) == (1, JobStatus.DEAD)
 
 
 async def test_purge_yes_deletes_dead_letters(
-    settings: Settings, sessions: Sessions, queue: Queue
+    settings: Settings, sessions: Sessions, queue: Queue, capsys: pytest.CaptureFixture[str]
 ) -> None:
     job_id = await dead_job(settings, sessions, queue, "o-purge")
-    await dlq.run(settings, dlq_args("purge", "--yes"))
+    await run_dlq(settings, capsys, "purge", "--yes")
     async with sessions() as session:
         assert await history.get(session, job_id) is None
 
