@@ -10,11 +10,14 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import func, select
 
+from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
 from {{ cookiecutter.package_name }}.core.redis import create_redis
-from {{ cookiecutter.package_name }}.jobs import JobStatus, Queue
+from {{ cookiecutter.package_name }}.jobs import JobStatus, Queue, registered_tasks
+from {{ cookiecutter.package_name }}.jobs.worker import build_worker
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.reports.models import Report
 from tests.conftest import make_settings
@@ -156,3 +159,12 @@ def test_web_answers_503_problem_while_redis_is_down(outage: Outage) -> None:
 
 def test_web_recovers_by_itself_when_redis_returns(outage: Outage) -> None:
     assert outage.web_after == 202
+
+
+async def test_job_start_that_fails_on_redis_gives_its_slot_back(settings: Settings) -> None:
+    down = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    worker = build_worker(down, registered_tasks(), burst=True, handle_signals=False)
+    with pytest.raises(RedisConnectionError):
+        await worker.start_jobs([b"some-job"])
+    await worker.close()
+    assert worker.job_counter == 0

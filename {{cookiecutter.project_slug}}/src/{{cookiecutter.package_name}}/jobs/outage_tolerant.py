@@ -43,7 +43,7 @@ class OutageTolerantWorker(Worker):
         await super().main()
 
     async def _poll_iteration(self) -> None:
-        self._reap_unrecorded_jobs()
+        self._forget_unsaved_jobs()
         try:
             await super()._poll_iteration()
             await self.heartbeat.publish(self.pool, self.queue_name, running_jobs=len(self.tasks))
@@ -55,17 +55,17 @@ class OutageTolerantWorker(Worker):
             self._failed_polls = 0
         self.heartbeat.beat(redis_ok=True)
 
-    def _reap_unrecorded_jobs(self) -> None:
-        """Forget jobs whose end arq could not record in Redis; arq would re-raise that here.
+    def _forget_unsaved_jobs(self) -> None:
+        """Drop jobs whose state arq could not save to Redis; arq would re-raise that here.
 
-        Their in-progress key expires and they run again, and the history makes that a no-op
-        for a job that had completed.
+        Each one is still in the queue: it runs again once its in-progress key expires, and the
+        job history makes that a no-op for a job that had completed.
         """
         for job_id, job in list(self.tasks.items()):
             if job.done() and not job.cancelled() and isinstance(job.exception(), REDIS_DOWN):
                 del self.tasks[job_id]
                 log.warning(
-                    "job_end_not_recorded",
+                    "job_state_not_saved",
                     job_id=job_id,
                     redelivery_after_seconds=self.in_progress_timeout_s,
                 )

@@ -50,7 +50,9 @@ def as_arq_function(task: Task[Any], settings: Settings) -> Function:
                 # The job history could not be written: try the delivery again later, and
                 # never record a failure the job did not cause.
                 delay = task.backoff.delay(ctx["job_try"])
-                log.warning("job_bookkeeping_unavailable", error=_describe(exc), retry_in=delay)
+                log.warning(
+                    "job_bookkeeping_unavailable", error=_describe(exc), retry_in=round(delay, 3)
+                )
                 raise Retry(defer=delay) from exc
 
     return func(
@@ -79,11 +81,11 @@ async def _run(
             log.info("job_already_complete")
             return claim.result
         if claim.outcome is ClaimOutcome.ALREADY_DEAD:
-            raise DeadLetter(claim.error)
+            raise DeadLetter(claim.error or "dead letter")
         if claim.outcome is ClaimOutcome.OUT_OF_TRIES:
             _count_dead(task, "cut_off", claim.attempt)
             log.error("job_dead", reason="cut_off", error=claim.error)
-            raise DeadLetter(claim.error)
+            raise DeadLetter(claim.error or "dead letter")
         job = JobContext(
             job_id=ctx["job_id"],
             task=task.name,
