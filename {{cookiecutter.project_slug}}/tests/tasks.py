@@ -1,5 +1,6 @@
 """Tasks that exist only for the tests. Importing this module registers them."""
 
+import asyncio
 import time
 
 from {{ cookiecutter.package_name }}.jobs import Backoff, JobContext, task
@@ -54,3 +55,9 @@ class RateLimited(Exception):
 async def rate_limited(ctx: JobContext) -> None:
     """Always fails with an error the task declares transient."""
     raise RateLimited("429 from the partner API")
+
+
+@task(timeout_seconds=1, max_tries=1)
+async def hangs(ctx: JobContext) -> None:
+    """Outlives its timeout."""
+    await asyncio.sleep(30)

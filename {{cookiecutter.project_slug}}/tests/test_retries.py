@@ -103,6 +103,15 @@ async def test_exhausted_tries_leave_a_dead_letter(
     )
 
 
+async def test_timeout_ends_the_attempt_with_a_recorded_error(
+    settings: Settings, sessions: Sessions, queue: Queue
+) -> None:
+    job_id = await submit(sessions, queue, tasks.hangs.message())
+    await run_burst(settings)
+    dead = await record(sessions, job_id)
+    assert (dead.status, dead.error) == (JobStatus.DEAD, "timed out after 1 s")
+
+
 async def test_dead_letters_are_counted_by_reason(
     settings: Settings, sessions: Sessions, queue: Queue
 ) -> None:
