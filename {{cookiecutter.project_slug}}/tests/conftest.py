@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from {{ cookiecutter.package_name }}.config import Environment, Settings
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
+from {{ cookiecutter.package_name }}.jobs import Queue
 from {{ cookiecutter.package_name }}.main import create_app
 from tests import services
 
@@ -87,8 +88,7 @@ async def redis_url(server_urls: services.ServerUrls) -> AsyncIterator[str]:
         await claims.aclose()
 
 
-@pytest.fixture
-def settings(database_url: str, redis_url: str) -> Settings:
+def make_settings(database_url: str, redis_url: str) -> Settings:
     return Settings(
         environment=Environment.TEST,
         database_url=database_url,
@@ -97,6 +97,11 @@ def settings(database_url: str, redis_url: str) -> Settings:
         job_timeout_seconds=10,
         worker_drain_seconds=0,
     )
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str) -> Settings:
+    return make_settings(database_url, redis_url)
 
 
 @pytest.fixture
@@ -113,6 +118,11 @@ async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[Async
     engine = create_engine(settings)
     yield create_session_factory(engine)
     await engine.dispose()
+
+
+@pytest.fixture
+def queue(settings: Settings, redis: Redis) -> Queue:
+    return Queue(redis, settings.queue_name)
 
 
 @pytest.fixture

@@ -1,18 +1,29 @@
-"""Start the service's own processes for tests that need more than one of them."""
+"""Real service processes and a private Redis server, for tests that need more than one process.
+
+Every process started here is killed when its context manager exits, whatever the test did.
+"""
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import redis
 
 from {{ cookiecutter.package_name }}.config import Settings
 
-# Waits give up after this: far beyond a slow machine, short of a stuck CI job.
-HANG_SECONDS = 60
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# A failsafe for waits that should end in well under a second; never a speed claim.
+WAIT_SECONDS = 60.0
 CLI = [sys.executable, "-m", "{{ cookiecutter.package_name }}.cli"]
 
 
@@ -21,6 +32,15 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Wait until `check()` is true; fail naming `what` if it never is."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {WAIT_SECONDS} s waiting for {what}")
+        await asyncio.sleep(0.05)
 
 
 def service_env(settings: Settings, **overrides: str) -> dict[str, str]:
@@ -60,12 +80,136 @@ def running(*commands: list[str], env: dict[str, str]) -> Iterator[list[subproce
                 child.wait()
 
 
-async def wait_until(condition: Callable[[], Awaitable[bool]], *, what: str) -> None:
-    """Poll `condition` until true; the time limit only catches a hang, so it is generous."""
+@dataclass
+class WorkerProcess:
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    async def get(self, path: str) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}") as http:
+            return await http.get(path, timeout=2)
+
+    async def wait_until_live(self) -> None:
+        async def live() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the worker exited early:\n{self.log()}")
+            try:
+                return (await self.get("/healthz")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await eventually(live, "the worker's /healthz")
+
+    async def wait_for_log(self, text: str) -> None:
+        async def logged() -> bool:
+            return text in self.log()
+
+        await eventually(logged, f"{text!r} in the worker log")
+
+    def signal(self, signum: signal.Signals) -> None:
+        self.process.send_signal(signum)
+
+    async def wait_for_exit(self) -> int:
+        async def exited() -> bool:
+            return self.process.poll() is not None
+
+        await eventually(exited, "the worker to exit")
+        return self.process.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def worker_process(settings: Settings, log_dir: Path, **env: str) -> Iterator[WorkerProcess]:
+    """Start `python -m tests.worker_entry` on the test's database and Redis database."""
+    port = free_port()
+    log_path = log_dir / f"worker-{port}.log"
+    environment = {
+        **os.environ,
+        "ENVIRONMENT": "test",
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "QUEUE_NAME": settings.queue_name,
+        "LOG_JSON": "true",
+        # The test reads the log as it is written.
+        "PYTHONUNBUFFERED": "1",
+        "WORKER_HTTP_HOST": "127.0.0.1",
+        "WORKER_HTTP_PORT": str(port),
+        **env,
+    }
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.worker_entry"],
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        async with asyncio.timeout(HANG_SECONDS):
-            # The state lives in other processes and servers: nothing here could set an Event.
-            while not await condition():  # noqa: ASYNC110
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
+        yield WorkerProcess(process, port, log_path)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+@dataclass
+class RedisServer:
+    """A redis-server of the test's own, which the test may stop and start again.
+
+    Stopping saves a snapshot that starting loads, as a Redis with persistence would after a
+    restart: the outage loses connections, not data.
+    """
+
+    port: int
+    data_dir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise AssertionError("redis-server is not on PATH; the outage tests need it")
+        options = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        options += ["--appendonly", "no", "--dir", str(self.data_dir)]
+        self.process = subprocess.Popen([binary, *options], stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not self._answers():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        assert self.process is not None
+        with redis.Redis(port=self.port) as client:
+            client.shutdown(save=True)
+        self.process.wait(timeout=WAIT_SECONDS)
+        self.process = None
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def _answers(self) -> bool:
+        try:
+            with redis.Redis(port=self.port, socket_timeout=1) as client:
+                return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+
+
+@contextmanager
+def private_redis(data_dir: Path) -> Iterator[RedisServer]:
+    server = RedisServer(port=free_port(), data_dir=data_dir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()

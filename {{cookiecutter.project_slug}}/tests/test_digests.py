@@ -22,7 +22,7 @@ from {{ cookiecutter.package_name }}.jobs import JobRecord, Message, Queue, regi
 from {{ cookiecutter.package_name }}.jobs.scheduler import catch_up
 from {{ cookiecutter.package_name }}.reports.models import Report
 from {{ cookiecutter.package_name }}.worker import run_burst
-from tests.processes import CLI, running, service_env, wait_until
+from tests.processes import CLI, eventually, running, service_env
 from tests.receivers import smtp_receiver, webhook_receiver
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -255,7 +255,7 @@ async def test_two_workers_send_each_scheduled_period_once(
             async def four_sent() -> bool:
                 return len(received.snapshot()) >= 4
 
-            await wait_until(four_sent, what="four digests from two workers")
+            await eventually(four_sent, what="four digests from two workers")
         bodies = received.snapshot()
 
     periods = [

@@ -16,7 +16,7 @@ from {{ cookiecutter.package_name }}.jobs.history import utcnow
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
 from tests.metrics_text import exposed_names, sample_value
-from tests.processes import CLI, free_port, running, service_env, wait_until
+from tests.processes import CLI, eventually, free_port, running, service_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 READY = metric_name("queue_ready_jobs")
@@ -170,7 +170,7 @@ async def test_several_web_processes_report_one_total(settings: Settings, tmp_pa
             except httpx.TransportError:
                 return False
 
-        await wait_until(answering, what="the web tier to listen")
+        await eventually(answering, what="the web tier to listen")
         # A fresh connection per request, so both worker processes get some of them.
         for _ in range(sent):
             async with httpx.AsyncClient(base_url=base) as http:
@@ -185,7 +185,7 @@ async def test_several_web_processes_report_one_total(settings: Settings, tmp_pa
         async def all_counted() -> bool:
             return await healthz_total() == sent
 
-        await wait_until(all_counted, what=f"{sent} requests counted")
+        await eventually(all_counted, what=f"{sent} requests counted")
         totals = [await healthz_total() for _ in range(6)]
 
     assert totals == [sent] * 6

@@ -4,11 +4,15 @@ import asyncio
 from pathlib import Path
 
 from alembic import command
+from redis.asyncio import Redis
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
-from {{ cookiecutter.package_name }}.jobs import history
+from {{ cookiecutter.package_name }}.jobs import JobStatus, Queue, history
+from {{ cookiecutter.package_name }}.worker import run_burst
+from tests import tasks
 from tests.conftest import alembic_config
+from tests.jobs_helpers import record, submit
 
 
 async def test_sqlite_migrates_and_keeps_timestamps_in_utc(tmp_path: Path) -> None:
@@ -23,3 +27,19 @@ async def test_sqlite_migrates_and_keeps_timestamps_in_utc(tmp_path: Path) -> No
     await engine.dispose()
     assert record is not None
     assert record.enqueued_at.utcoffset() is not None
+
+
+async def test_sqlite_runs_a_job_through_the_worker(
+    tmp_path: Path, settings: Settings, redis: Redis
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'dev.db'}"
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+    dev = settings.model_copy(update={"database_url": url})
+    engine = create_engine(dev)
+    sessions = create_session_factory(engine)
+    message = tasks.process_order.message(order_id="o-sqlite")
+    job_id = await submit(sessions, Queue(redis, dev.queue_name), message)
+    await run_burst(dev)
+    done = await record(sessions, job_id)
+    await engine.dispose()
+    assert (done.status, done.attempts) == (JobStatus.COMPLETE, 1)

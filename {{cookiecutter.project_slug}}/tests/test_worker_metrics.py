@@ -10,7 +10,7 @@ from {{ cookiecutter.package_name }}.jobs import JobContext, Queue, task
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
 from {{ cookiecutter.package_name }}.worker import run_burst
 from tests.metrics_text import sample_value
-from tests.processes import CLI, free_port, running, service_env, wait_until
+from tests.processes import CLI, eventually, free_port, running, service_env
 
 OUTCOMES = ("started", "completed", "failed", "retried")
 
@@ -104,4 +104,4 @@ async def test_worker_process_serves_its_metrics_on_its_port(settings: Settings)
                 return False
             return (sample_value(response.text, heartbeat) or 0) > 0
 
-        await wait_until(heartbeat_served, what="the worker's /metrics to show a heartbeat")
+        await eventually(heartbeat_served, what="the worker's /metrics to show a heartbeat")

@@ -1,7 +1,7 @@
 """Digest runs, and a partial index for counting dead letters.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-01-03
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

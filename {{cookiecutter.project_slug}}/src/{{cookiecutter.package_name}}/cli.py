@@ -5,6 +5,7 @@
 {{ cookiecutter.project_slug }} migrate    apply database migrations (alembic upgrade head)
 {{ cookiecutter.project_slug }} dev        run web and worker together for local development
 {{ cookiecutter.project_slug }} digest     send a cron digest now (`digest run --period START/END`)
+{{ cookiecutter.project_slug }} dlq        list, show, replay and purge dead letters (see dlq.py)
 """
 
 import argparse
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from {{ cookiecutter.package_name }} import dlq
 from {{ cookiecutter.package_name }}.config import Settings, get_settings
 from {{ cookiecutter.package_name }}.digests import cli as digest_cli
 
@@ -108,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--config", default="alembic.ini", help="path to alembic.ini")
     migrate.set_defaults(handler=_migrate)
     digest_cli.register(commands)
+    dlq.add_parser(commands)
     return parser
 
 

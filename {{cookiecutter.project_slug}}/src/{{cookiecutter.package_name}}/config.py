@@ -56,11 +56,15 @@ class Settings(BaseSettings):
     # On SIGTERM the worker stops taking jobs and lets running ones finish for this long.
     # Deploy files set their grace period above it.
     worker_drain_seconds: int = Field(default=25, ge=0)
-    # Default per-task timeout; a killed worker's jobs are retried after the largest timeout + 10 s.
-    job_timeout_seconds: int = Field(default=60, ge=1)
-    job_keep_result_seconds: int = Field(default=3600, ge=0)
-    # The worker serves /metrics here; 0 picks a free port (tests run several workers at once).
+    # The worker's probes and metrics (`/healthz`, `/readyz`, `/metrics`); port 0 picks a free one.
+    worker_http_host: str = "0.0.0.0"  # noqa: S104 - probes reach the pod on its own address
     worker_http_port: int = Field(default=9100, ge=0, le=65535)
+    # `/healthz` fails once the poll loop has not gone round for this long.
+    worker_stall_seconds: float = Field(default=30.0, gt=0)
+    # Default per-task timeout. A killed worker's jobs run again once the largest timeout + 11 s
+    # has passed, and a drain waits for running jobs: keep it short and below the drain.
+    job_timeout_seconds: int = Field(default=20, ge=1)
+    job_keep_result_seconds: int = Field(default=3600, ge=0)
 
     # Where uvicorn's worker processes share metric files when WEB_WORKERS > 1. Empty: a fresh
     # temporary directory. Wiped when the web tier starts (see "Metrics and alerts" in README).

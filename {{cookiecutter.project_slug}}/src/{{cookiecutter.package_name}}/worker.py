@@ -1,25 +1,29 @@
 """The worker process. Import each task module here so its `@task`s register."""
 
 import asyncio
+from collections.abc import Sequence
+from typing import Any
 
 import structlog
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.logging import configure_logging
 from {{ cookiecutter.package_name }}.digests import tasks as digest_tasks
-from {{ cookiecutter.package_name }}.jobs import registered_crons, registered_tasks
-from {{ cookiecutter.package_name }}.jobs.worker import build_worker
+from {{ cookiecutter.package_name }}.jobs import Task, registered_crons, registered_tasks
+from {{ cookiecutter.package_name }}.jobs.worker import build_worker, serve
 from {{ cookiecutter.package_name }}.reports import tasks as report_tasks
 
 TASK_MODULES = (report_tasks, digest_tasks)
 
 
-def run(settings: Settings) -> None:
+def run(settings: Settings, tasks: Sequence[Task[Any]] | None = None) -> None:
     """Run the worker until SIGTERM or SIGINT, then drain running jobs."""
     configure_logging(json=settings.json_logs, level=settings.log_level)
-    # arq's Worker looks up the current event loop when it is built.
-    asyncio.set_event_loop(asyncio.new_event_loop())
-    build_worker(settings, registered_tasks(), registered_crons()).run()
+    if tasks is None:
+        asyncio.run(serve(settings, registered_tasks(), registered_crons()))
+    else:
+        # An explicit task list (tests) runs those tasks only, without the schedules.
+        asyncio.run(serve(settings, tasks))
 
 
 async def run_burst(settings: Settings) -> None:

@@ -2,12 +2,17 @@
 
 task / Task / Message    declare tasks and capture calls        (registry.py)
 cron                     a task on a schedule, once per slot    (cron.py)
+Backoff                  retry policy: what is transient, waits (retry.py)
 JobContext               what a task receives                   (context.py)
 Queue                    enqueue and live state, one round trip (queue.py)
 submit                   record + commit + enqueue from a route (submit.py)
 get_status / JobView     status from Redis, then from history   (status.py)
-build_worker             the arq worker for our tasks and crons (worker.py, scheduler.py)
+dead_letters             list, replay and purge dead jobs       (dead_letters.py)
+build_worker / serve     the arq worker for tasks and crons     (worker.py, scheduler.py)
 metrics, queue_metrics   worker metrics; queue gauges at scrape (metrics.py, queue_metrics.py)
+
+The runner (runner.py) wraps every task: history, timeout, retries and dead letters. The worker
+survives Redis outages (outage_tolerant.py) and serves its probes (heartbeat.py, probes.py).
 """
 
 from {{ cookiecutter.package_name }}.jobs.context import JobContext
@@ -15,10 +20,12 @@ from {{ cookiecutter.package_name }}.jobs.cron import cron, registered_crons
 from {{ cookiecutter.package_name }}.jobs.models import JobRecord, JobStatus
 from {{ cookiecutter.package_name }}.jobs.queue import Queue, new_job_id
 from {{ cookiecutter.package_name }}.jobs.registry import Message, Task, registered_tasks, task
+from {{ cookiecutter.package_name }}.jobs.retry import Backoff
 from {{ cookiecutter.package_name }}.jobs.status import JobView, get_status
 from {{ cookiecutter.package_name }}.jobs.submit import submit
 
 __all__ = [
+    "Backoff",
     "JobContext",
     "JobRecord",
     "JobStatus",

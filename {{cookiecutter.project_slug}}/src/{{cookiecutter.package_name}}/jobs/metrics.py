@@ -34,7 +34,18 @@ RETRIED = Counter(
     "Job attempts that ended and will run again (retry, or cut off by shutdown).",
     ["task"],
 )
-DEAD = Counter(metric_name("jobs_dead_total"), "Jobs moved to the dead letters.", ["task"])
+DEAD = Counter(
+    metric_name("jobs_dead_total"),
+    "Jobs moved to the dead letters; reason is permanent, exhausted or cut_off.",
+    ["task", "reason"],
+)
+DEAD_REASONS = ("permanent", "exhausted", "cut_off")
+ATTEMPTS = Histogram(
+    metric_name("job_attempts"),
+    "Tries a job took before it completed or died.",
+    ["task", "outcome"],
+    buckets=(1, 2, 3, 5, 10, 25),
+)
 DURATION = Histogram(
     metric_name("job_duration_seconds"),
     "Run time of a job attempt, by outcome.",
@@ -59,8 +70,10 @@ _OUTCOME_COUNTERS = {"completed": COMPLETED, "failed": FAILED, "retried": RETRIE
 def declare_tasks(names: Iterable[str]) -> None:
     """Create every task's series at zero, so `increase()` sees the first job of each."""
     for name in names:
-        for counter in (STARTED, COMPLETED, FAILED, RETRIED, DEAD):
+        for counter in (STARTED, COMPLETED, FAILED, RETRIED):
             counter.labels(name)
+        for reason in DEAD_REASONS:
+            DEAD.labels(name, reason)
 
 
 def record_poll() -> None:
@@ -68,9 +81,14 @@ def record_poll() -> None:
     LAST_POLL.set_to_current_time()
 
 
-def record_dead(task: str) -> None:
+def record_dead(task: str, reason: str, attempts: int) -> None:
     """Called where a job is written to the dead letters."""
-    DEAD.labels(task).inc()
+    DEAD.labels(task, reason).inc()
+    ATTEMPTS.labels(task, "dead").observe(attempts)
+
+
+def record_complete(task: str, attempts: int) -> None:
+    ATTEMPTS.labels(task, "complete").observe(attempts)
 
 
 def outcome_of(error: BaseException | None) -> str:

@@ -15,7 +15,10 @@ class JobStatus(StrEnum):
     DEFERRED = "deferred"
     IN_PROGRESS = "in_progress"
     COMPLETE = "complete"
+    # arq gave up on the job outside our runner (e.g. no worker knows its task).
     FAILED = "failed"
+    # A dead letter: failed permanently or ran out of tries; replayable from the CLI.
+    DEAD = "dead"
 
 
 class JobRecord(Base):
@@ -41,3 +44,6 @@ class JobRecord(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     result: Mapped[Any | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
+    # A replayed dead letter and its new job point at each other.
+    replay_of: Mapped[str | None] = mapped_column(String(64))
+    replayed_as: Mapped[str | None] = mapped_column(String(64))

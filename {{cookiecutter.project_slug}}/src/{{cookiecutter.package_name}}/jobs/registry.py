@@ -1,10 +1,11 @@
-"""The `@task` decorator: declares a task, its timeout and tries, and registers it by name."""
+"""The `@task` decorator: declares a task, its timeout and retry policy, and registers it by name."""
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, Generic, ParamSpec
 
 from {{ cookiecutter.package_name }}.jobs.context import JobContext
+from {{ cookiecutter.package_name }}.jobs.retry import DEFAULT_BACKOFF, Backoff
 
 P = ParamSpec("P")
 TaskFunction = Callable[Concatenate[JobContext, P], Awaitable[Any]]
@@ -26,7 +27,11 @@ class Task(Generic[P]):
     function: TaskFunction[P]
     # None takes the worker default (`JOB_TIMEOUT_SECONDS`).
     timeout_seconds: int | None
+    # Counts the first run: 3 means one run and at most two retries.
     max_tries: int
+    # Exception types retried besides outages (see `jobs.retry`); anything else is permanent.
+    retry_on: tuple[type[Exception], ...]
+    backoff: Backoff
 
     def message(self, *args: P.args, **kwargs: P.kwargs) -> Message:
         """Capture a call's keyword arguments; they must be plain data (msgpack)."""
@@ -36,15 +41,22 @@ class Task(Generic[P]):
 
 
 def task(
-    *, name: str | None = None, timeout_seconds: int | None = None, max_tries: int = 3
+    *,
+    name: str | None = None,
+    timeout_seconds: int | None = None,
+    max_tries: int = 3,
+    retry_on: tuple[type[Exception], ...] = (),
+    backoff: Backoff = DEFAULT_BACKOFF,
 ) -> Callable[[TaskFunction[P]], Task[P]]:
     """Register an async function `(ctx: JobContext, **kwargs) -> result` as a worker task."""
+    if max_tries < 1:
+        raise ValueError("max_tries counts the first run and must be at least 1")
 
     def register(function: TaskFunction[P]) -> Task[P]:
         task_name = name or function.__name__
         if task_name in _REGISTRY and _REGISTRY[task_name].function is not function:
             raise ValueError(f"a task named {task_name!r} is already registered")
-        declared = Task(task_name, function, timeout_seconds, max_tries)
+        declared = Task(task_name, function, timeout_seconds, max_tries, retry_on, backoff)
         _REGISTRY[task_name] = declared
         return declared
 

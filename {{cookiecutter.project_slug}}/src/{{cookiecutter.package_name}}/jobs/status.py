@@ -1,4 +1,8 @@
-"""A job's status: from Redis while arq knows the job, from the job history afterwards."""
+"""A job's status: from Redis while arq knows the job, from the job history afterwards.
+
+A dead letter is the exception: arq keeps a failed result in Redis for a while, but only the history
+knows the job is dead (and whether it was replayed), so the history answers.
+"""
 
 from dataclasses import asdict
 from datetime import datetime
@@ -24,32 +28,40 @@ class JobView(BaseModel):
     finished_at: datetime | None
     result: Any
     error: str | None
+    replay_of: str | None = None
+    replayed_as: str | None = None
 
 
 async def get_status(session: AsyncSession, queue: Queue, job_id: str) -> JobView | None:
     live = await queue.live_state(job_id)
     record = await history.get(session, job_id)
+    if record is not None and (live is None or record.status == JobStatus.DEAD):
+        return _from_record(record)
     if live is not None:
         return _merge(job_id, live, record)
-    if record is not None:
-        return _from_record(record)
     return None
 
 
 def _merge(job_id: str, live: LiveState, record: JobRecord | None) -> JobView:
-    """Redis holds the live status; the history row, when there is one, holds our timestamps."""
+    """Redis holds the live status; the history row, when there is one, holds the rest.
+
+    The row counts tries the way the retry policy does (deliveries that never reached the task
+    are not counted), so its count wins over arq's. While a job waits to retry, Redis has no
+    error for it: the row has the last one.
+    """
     if record is None:
         return JobView(job_id=job_id, **asdict(live))
     return JobView(
         job_id=job_id,
         task=live.task,
         status=live.status,
-        attempts=max(live.attempts, record.attempts),
+        attempts=record.attempts,
         enqueued_at=record.enqueued_at,
         started_at=record.started_at,
         finished_at=record.finished_at if live.finished_at else None,
         result=live.result,
-        error=live.error,
+        error=live.error or (None if live.status == JobStatus.COMPLETE else record.error),
+        replay_of=record.replay_of,
     )
 
 
@@ -64,4 +76,6 @@ def _from_record(record: JobRecord) -> JobView:
         finished_at=record.finished_at,
         result=record.result,
         error=record.error,
+        replay_of=record.replay_of,
+        replayed_as=record.replayed_as,
     )

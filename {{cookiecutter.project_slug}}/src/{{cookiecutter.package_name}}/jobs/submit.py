@@ -18,6 +18,7 @@ async def submit(
     request_id: str | None,
     job_id: str | None = None,
     defer_seconds: float = 0,
+    replay_of: str | None = None,
 ) -> str:
     """Commit the session with the job's history row, then enqueue the job.
 
@@ -32,6 +33,7 @@ async def submit(
         kwargs=message.kwargs,
         request_id=request_id,
         deferred=defer_seconds > 0,
+        replay_of=replay_of,
     )
     await session.commit()
     try:

@@ -1,22 +1,26 @@
-"""Builds the arq worker from our settings and registered tasks."""
+"""Builds and runs the arq worker for our tasks, with its probes on `WORKER_HTTP_PORT`."""
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
 
 import structlog
 from arq.connections import ArqRedis
-from arq.worker import Worker
-from prometheus_client import start_http_server
 from redis.asyncio import ConnectionPool
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
+from {{ cookiecutter.package_name }}.core.redis import retry_once
 from {{ cookiecutter.package_name }}.jobs import metrics as job_metrics
 from {{ cookiecutter.package_name }}.jobs import scheduler
 from {{ cookiecutter.package_name }}.jobs.cron import Cron
+from {{ cookiecutter.package_name }}.jobs.heartbeat import Heartbeat
+from {{ cookiecutter.package_name }}.jobs.outage_tolerant import OutageTolerantWorker
+from {{ cookiecutter.package_name }}.jobs.probes import start_probe_server
 from {{ cookiecutter.package_name }}.jobs.registry import Task
-from {{ cookiecutter.package_name }}.jobs.runner import as_arq_function
+from {{ cookiecutter.package_name }}.jobs.runner import as_arq_function, timeout_for
 from {{ cookiecutter.package_name }}.jobs.serializer import deserialize, serialize
 
 log = structlog.get_logger("worker")
@@ -25,7 +29,11 @@ log = structlog.get_logger("worker")
 def create_worker_redis(settings: Settings) -> ArqRedis:
     timeout = settings.redis_socket_timeout_seconds
     pool = ConnectionPool.from_url(
-        settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+        settings.redis_url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=retry_once(),
+        retry_on_error=[RedisConnectionError],
     )
     return ArqRedis(
         connection_pool=pool,
@@ -35,14 +43,6 @@ def create_worker_redis(settings: Settings) -> ArqRedis:
     )
 
 
-class _PollRecordingWorker(Worker):
-    """arq has no poll hook; `heart_beat` runs at the end of every poll iteration."""
-
-    async def heart_beat(self) -> None:
-        await super().heart_beat()
-        job_metrics.record_poll()
-
-
 def build_worker(
     settings: Settings,
     tasks: Sequence[Task[Any]],
@@ -50,7 +50,7 @@ def build_worker(
     *,
     burst: bool = False,
     handle_signals: bool = True,
-) -> Worker:
+) -> OutageTolerantWorker:
     job_metrics.declare_tasks(task.name for task in tasks)
 
     async def startup(ctx: dict[str, Any]) -> None:
@@ -59,23 +59,19 @@ def build_worker(
         ctx["sessions"] = create_session_factory(engine)
         ctx["settings"] = settings
         if not burst:
-            # Metrics for Prometheus, in a daemon thread: it answers even while the loop is busy.
-            server, _thread = start_http_server(settings.worker_http_port)
-            ctx["metrics_server"] = server
             await scheduler.catch_up(list(crons), settings, ctx["redis"])
-        log.info("worker_started", tasks=[t.name for t in tasks], queue=settings.queue_name)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
-        await ctx["engine"].dispose()
-        if "metrics_server" in ctx:
-            ctx["metrics_server"].shutdown()
-        log.info("worker_stopped")
+        # Absent when the worker stopped while it still waited for Redis, before startup ran.
+        if "engine" in ctx:
+            await ctx["engine"].dispose()
 
-    return _PollRecordingWorker(
+    return OutageTolerantWorker(
         functions=[as_arq_function(task, settings) for task in tasks],
         cron_jobs=[scheduler.as_arq_cron(entry, settings) for entry in crons],
         # Schedules are written in UTC; arq would read them in the host's local time.
         timezone=UTC,
+        heartbeat=Heartbeat(stall_after_seconds=settings.worker_stall_seconds),
         queue_name=settings.queue_name,
         redis_pool=create_worker_redis(settings),
         burst=burst,
@@ -92,3 +88,43 @@ def build_worker(
         # Our runner logs every job with its context; arq's own result lines would repeat them.
         log_results=False,
     )
+
+
+async def serve(settings: Settings, tasks: Sequence[Task[Any]], crons: Sequence[Cron] = ()) -> None:
+    """Run the worker until SIGTERM or SIGINT, then drain; serve its probes meanwhile."""
+    worker = build_worker(settings, tasks, crons)
+    _warn_about_timeouts(settings, tasks)
+    probes = await start_probe_server(
+        settings.worker_http_host, settings.worker_http_port, worker.heartbeat, worker.pool
+    )
+    log.info(
+        "worker_started",
+        tasks=[t.name for t in tasks],
+        queue=settings.queue_name,
+        worker_id=worker.heartbeat.worker_id,
+        redelivery_after_seconds=worker.in_progress_timeout_s,
+    )
+    try:
+        await worker.async_run()
+    except asyncio.CancelledError:
+        # arq ends a drain by cancelling its own main task; a cancellation of ours propagates.
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+    finally:
+        await worker.close()
+        probes.close()
+        await probes.wait_closed()
+        log.info("worker_stopped")
+
+
+def _warn_about_timeouts(settings: Settings, tasks: Sequence[Task[Any]]) -> None:
+    """A task that may outlive the drain is cut off on every deploy and runs again later."""
+    for task in tasks:
+        if timeout_for(task, settings) > settings.worker_drain_seconds:
+            log.warning(
+                "task_timeout_exceeds_drain",
+                task=task.name,
+                timeout_seconds=timeout_for(task, settings),
+                drain_seconds=settings.worker_drain_seconds,
+            )

@@ -3,7 +3,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 # Bounded so an example request cannot park a worker slot for long.
-MAX_WORK_SECONDS = 30.0
+MAX_WORK_SECONDS = 15.0
 
 
 class ReportRequest(BaseModel):

@@ -7,7 +7,7 @@ from {{ cookiecutter.package_name }}.jobs import JobContext, task
 from {{ cookiecutter.package_name }}.reports import service
 
 
-@task(timeout_seconds=45, max_tries=3)
+@task(timeout_seconds=20, max_tries=3)
 async def generate_report(ctx: JobContext, *, title: str, work_seconds: float) -> dict[str, Any]:
     """Simulate `work_seconds` of work, then store the report written by this job."""
     await asyncio.sleep(work_seconds)

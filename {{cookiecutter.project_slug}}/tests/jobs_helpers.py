@@ -1,0 +1,31 @@
+"""Enqueue jobs and read them back the way the service does, for the jobs tests."""
+
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from {{ cookiecutter.package_name }} import jobs
+from {{ cookiecutter.package_name }}.jobs import history
+from {{ cookiecutter.package_name }}.jobs.models import JobRecord
+
+
+async def submit(
+    sessions: async_sessionmaker[AsyncSession], queue: jobs.Queue, message: jobs.Message
+) -> str:
+    async with sessions() as session:
+        return await jobs.submit(session, queue, message, request_id=None)
+
+
+async def job_status(client: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
+    response = await client.get(f"/v1/jobs/{job_id}")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def record(sessions: async_sessionmaker[AsyncSession], job_id: str) -> JobRecord:
+    async with sessions() as session:
+        found = await history.get(session, job_id)
+    assert found is not None, f"no history row for {job_id}"
+    return found

@@ -1,0 +1,86 @@
+"""Deploy safety: SIGTERM drains the worker. No new jobs start, the running one finishes, exit 0."""
+
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
+from {{ cookiecutter.package_name }}.jobs import JobStatus, Queue
+from {{ cookiecutter.package_name }}.reports.tasks import generate_report
+from tests.conftest import make_settings
+from tests.jobs_helpers import record, submit
+from tests.processes import eventually, worker_process
+
+
+@dataclass
+class Drained:
+    exit_code: int
+    running_job: JobStatus
+    job_sent_during_drain: JobStatus
+    job_sent_during_drain_queued: bool
+    in_progress_keys: list[bytes]
+
+
+@pytest.fixture(scope="module")
+async def drained(
+    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Drained]:
+    settings = make_settings(database_url, redis_url)
+    redis = Redis.from_url(redis_url)
+    await redis.flushdb()
+    engine = create_engine(settings)
+    sessions = create_session_factory(engine)
+    queue = Queue(redis, settings.queue_name)
+    logs: Path = tmp_path_factory.mktemp("drain")
+    try:
+        with worker_process(
+            settings, logs, WORKER_DRAIN_SECONDS="10", JOB_TIMEOUT_SECONDS="5"
+        ) as worker:
+            await worker.wait_until_live()
+            message = generate_report.message(title="Drained", work_seconds=1.5)
+            running = await submit(sessions, queue, message)
+
+            async def started() -> bool:
+                return (await record(sessions, running)).status == JobStatus.IN_PROGRESS
+
+            await eventually(started, "the job to start")
+            worker.signal(signal.SIGTERM)
+            await worker.wait_for_log("allow_pick_jobs")
+            late = await submit(
+                sessions, queue, generate_report.message(title="Late", work_seconds=0)
+            )
+            exit_code = await worker.wait_for_exit()
+        yield Drained(
+            exit_code=exit_code,
+            running_job=JobStatus((await record(sessions, running)).status),
+            job_sent_during_drain=JobStatus((await record(sessions, late)).status),
+            job_sent_during_drain_queued=await redis.zscore(settings.queue_name, late) is not None,
+            in_progress_keys=await redis.keys("arq:in-progress:*"),
+        )
+    finally:
+        await redis.flushdb()
+        await redis.aclose()
+        await engine.dispose()
+
+
+def test_worker_exits_0_after_draining(drained: Drained) -> None:
+    assert drained.exit_code == 0
+
+
+def test_running_job_finishes_during_the_drain(drained: Drained) -> None:
+    assert drained.running_job == JobStatus.COMPLETE
+
+
+def test_draining_worker_starts_no_new_job(drained: Drained) -> None:
+    assert (drained.job_sent_during_drain, drained.job_sent_during_drain_queued) == (
+        JobStatus.QUEUED,
+        True,
+    )
+
+
+def test_nothing_is_left_in_progress_after_the_drain(drained: Drained) -> None:
+    assert drained.in_progress_keys == []
