@@ -38,7 +38,12 @@ def free_port() -> int:
         return port
 
 
-def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+def run(args: list[str], cwd: Path, env: dict[str, str] | None = None, *, show: bool = False) -> None:
+    """Run a step; `show` lets its own progress output through (long downloads)."""
+    if show:
+        if subprocess.run(args, cwd=cwd, env=env).returncode != 0:
+            raise DemoError(f"`{' '.join(args)}` failed in {cwd} (its output is above)")
+        return
     completed = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     if completed.returncode != 0:
         output = (completed.stdout + completed.stderr).strip()[-3000:]
@@ -124,7 +129,7 @@ def main() -> int:
     env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "DATABASE_URL", "REDIS_URL"}}
     env["UV_PYTHON"] = sys.executable  # the interpreter the project was baked for: no download
     step("installing the project's locked dependencies with uv (first run downloads wheels)")
-    run(["uv", "sync", "--locked"], cwd=project, env=env)
+    run(["uv", "sync", "--locked"], cwd=project, env=env, show=True)
 
     redis_port, web_port, worker_port = free_port(), free_port(), free_port()
     env.update(

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -66,8 +67,28 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _redis_answers(url: str) -> bool:
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    try:
+        with Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1) as client:
+            return bool(client.ping())
+    except RedisError:
+        return False
+
+
 def _dev(settings: Settings, _args: argparse.Namespace) -> int:
     """Run web and worker as child processes; stop both when either exits or on Ctrl-C."""
+    if not _redis_answers(settings.redis_url):
+        parts = urlsplit(settings.redis_url)  # host and port only: the URL may hold a password
+        where = f"{parts.hostname}:{parts.port or 6379}"
+        print(
+            f"error: no Redis answers at {where}: start one with `redis-server` (or "
+            "`docker run -p 6379:6379 redis:7`), or point REDIS_URL in .env at yours",
+            file=sys.stderr,
+        )
+        return 2
     command = [sys.executable, "-m", "{{ cookiecutter.package_name }}.cli"]
     # Our own interpreter and module, with fixed arguments: nothing untrusted reaches the command.
     children = [
