@@ -10,7 +10,16 @@ from fastapi import FastAPI
 from {{ cookiecutter.package_name }}.api import api_router
 from {{ cookiecutter.package_name }}.config import Settings, get_settings
 from {{ cookiecutter.package_name }}.core.errors import install_error_handlers
+from {{ cookiecutter.package_name }}.core.idempotency import (
+    IdempotencyMiddleware,
+    IdempotentReplay,
+    replay_stored_response,
+)
 from {{ cookiecutter.package_name }}.core.logging import configure_logging
+from {{ cookiecutter.package_name }}.core.rate_limit import (
+    RateLimitHeadersMiddleware,
+    check_route_policies,
+)
 from {{ cookiecutter.package_name }}.core.request_context import RequestContextMiddleware
 from {{ cookiecutter.package_name }}.core.resources import Resources
 
@@ -43,6 +52,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_exception_handler(IdempotentReplay, replay_stored_response)
+    # Added innermost first. Responses are stored for replay before the rate-limit headers and
+    # the request id are added, so a replay carries fresh ones.
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(api_router)
+    check_route_policies(app, settings)
     return app

@@ -7,6 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
+from {{ cookiecutter.package_name }}.core.gcra import GcraLimiter
+from {{ cookiecutter.package_name }}.core.idempotency_store import IdempotencyStore
 from {{ cookiecutter.package_name }}.core.redis import create_redis
 from {{ cookiecutter.package_name }}.jobs import Queue
 
@@ -18,6 +20,8 @@ class Resources:
     sessions: async_sessionmaker[AsyncSession]
     redis: Redis
     queue: Queue
+    limiter: GcraLimiter
+    idempotency: IdempotencyStore
 
     @classmethod
     def open(cls, settings: Settings) -> "Resources":
@@ -31,6 +35,13 @@ class Resources:
             sessions=create_session_factory(engine),
             redis=redis,
             queue=Queue(redis, settings.queue_name),
+            limiter=GcraLimiter(redis, settings.redis_key_prefix),
+            idempotency=IdempotencyStore(
+                redis,
+                settings.redis_key_prefix,
+                in_flight_seconds=settings.idempotency_in_flight_seconds,
+                retention_seconds=settings.idempotency_retention_seconds,
+            ),
         )
 
     async def close(self) -> None:

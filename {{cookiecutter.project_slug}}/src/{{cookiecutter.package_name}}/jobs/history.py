@@ -1,5 +1,6 @@
 """Writes to the job history table, from the web tier (queued) and the worker (start, finish)."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def record_queued(
+def _insert(session: AsyncSession) -> Callable[..., Any]:
+    """The dialect's INSERT, which has ON CONFLICT on both Postgres and SQLite."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+async def insert_queued(
     session: AsyncSession,
     *,
     job_id: str,
@@ -23,18 +29,24 @@ def record_queued(
     kwargs: dict[str, Any],
     request_id: str | None,
     deferred: bool = False,
-) -> JobRecord:
-    record = JobRecord(
-        job_id=job_id,
-        task=task,
-        status=JobStatus.DEFERRED if deferred else JobStatus.QUEUED,
-        attempts=0,
-        kwargs=kwargs,
-        request_id=request_id,
-        enqueued_at=utcnow(),
+) -> bool:
+    """Add the job's row unless one exists; True if this call added it."""
+    values = {
+        "job_id": job_id,
+        "task": task,
+        "status": JobStatus.DEFERRED if deferred else JobStatus.QUEUED,
+        "attempts": 0,
+        "kwargs": kwargs,
+        "request_id": request_id,
+        "enqueued_at": utcnow(),
+    }
+    statement = (
+        _insert(session)(JobRecord)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=[JobRecord.job_id])
+        .returning(JobRecord.job_id)
     )
-    session.add(record)
-    return record
+    return (await session.execute(statement)).scalar_one_or_none() is not None
 
 
 async def discard(session: AsyncSession, job_id: str) -> None:
@@ -68,9 +80,7 @@ async def mark_started(
         "started_at": now,
     }
     on_retry = {"status": JobStatus.IN_PROGRESS, "attempts": attempt, "started_at": now}
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(JobRecord).values(values)
+    statement = _insert(session)(JobRecord).values(values)
     await session.execute(
         statement.on_conflict_do_update(index_elements=[JobRecord.job_id], set_=on_retry)
     )

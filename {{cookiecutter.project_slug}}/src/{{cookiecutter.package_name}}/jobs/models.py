@@ -32,3 +32,13 @@ class JobRecord(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     result: Mapped[Any | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class RunOnceKey(Base):
+    """A side effect that has happened: written in the same transaction as the effect itself."""
+
+    __tablename__ = "run_once"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
