@@ -94,8 +94,8 @@ async def rate_limit(request: Request, principal: PrincipalDep, resources: Resou
         return
     DECISIONS.labels(policy.name, "limited").inc()
     raise TooManyRequests(
-        f"The quota of {policy.quota} requests per {policy.window_seconds} s is spent; "
-        f"retry in {verdict.wait_whole_seconds} s.",
+        f"Rate limit {policy.name!r} allows {policy.quota} requests per "
+        f"{policy.window_seconds} s; retry in {verdict.wait_whole_seconds} s.",
         type=QUOTA_EXCEEDED,
         **{"violated-policies": [policy.name]},
     )
