@@ -6,7 +6,11 @@ from fastapi import Header
 from redis.asyncio import Redis
 
 from {{ cookiecutter.package_name }}.config import RateLimitPolicy, Settings
-from {{ cookiecutter.package_name }}.core.principal import client_address, get_principal, principal_for
+from {{ cookiecutter.package_name }}.core.principal import (
+    client_address,
+    get_principal,
+    principal_for,
+)
 from {{ cookiecutter.package_name }}.main import create_app
 from tests.conftest import serve
 
