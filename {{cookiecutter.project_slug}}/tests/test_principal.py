@@ -96,3 +96,7 @@ async def test_principal_can_be_replaced_by_an_api_key(one_per_client: Settings)
             for key in ("alpha", "beta", "alpha")
         ]
     assert statuses == [404, 404, 429]
+
+
+def test_ipv4_mapped_peer_counts_as_its_ipv4_proxy() -> None:
+    assert client_address("::ffff:10.0.0.1", ["198.51.100.1"], PROXIES) == "198.51.100.1"

@@ -4,12 +4,13 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from fastapi import Depends
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from {{ cookiecutter.package_name }}.config import RateLimitPolicy, Settings
 from {{ cookiecutter.package_name }}.core.metrics import metric_name
-from {{ cookiecutter.package_name }}.core.rate_limit import QUOTA_EXCEEDED
+from {{ cookiecutter.package_name }}.core.rate_limit import QUOTA_EXCEEDED, rate_limit
 from {{ cookiecutter.package_name }}.main import create_app
 from tests.conftest import serve
 from tests.redis_relay import RedisRelay
@@ -100,6 +101,20 @@ async def test_post_reports_has_a_tighter_policy(client: httpx.AsyncClient) -> N
         "/v1/reports", json={"title": "x"}, headers={"Idempotency-Key": str(uuid.uuid4())}
     )
     assert response.headers["ratelimit-policy"] == '"reports-create";q=30;w=60'
+
+
+async def test_unexpected_error_still_carries_the_headers(
+    quota_settings: QuotaSettings,
+) -> None:
+    app = create_app(quota_settings(5))
+
+    @app.get("/boom", dependencies=[Depends(rate_limit)])
+    async def boom() -> None:
+        raise RuntimeError("unexpected")
+
+    async with serve(app) as client:
+        response = await client.get("/boom")
+    assert (response.status_code, response.headers["ratelimit"]) == (500, '"default";r=4;t=720')
 
 
 async def test_route_policy_spends_its_own_bucket(quota_settings: QuotaSettings) -> None:

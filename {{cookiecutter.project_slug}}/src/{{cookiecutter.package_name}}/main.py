@@ -53,11 +53,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_exception_handler(IdempotentReplay, replay_stored_response)
-    # Added innermost first. Responses are stored for replay before the rate-limit headers and
-    # the request id are added, so a replay carries fresh ones.
+    # Added innermost first. A response is stored for replay before the request id and the
+    # rate-limit headers are added, so a replay carries fresh ones; the rate-limit headers go on
+    # last, so that even the 500 answered for an unhandled error carries them.
     app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RateLimitHeadersMiddleware)
     app.include_router(api_router)
     check_route_policies(app, settings)
     return app

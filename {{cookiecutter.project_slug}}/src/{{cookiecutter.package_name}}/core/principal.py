@@ -9,7 +9,14 @@ auth dependency and return e.g. `f"key:{api_key.id}"` (an id, never the secret i
 """
 
 from collections.abc import Sequence
-from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+from ipaddress import (
+    IPv4Address,
+    IPv4Network,
+    IPv6Address,
+    IPv6Network,
+    ip_address,
+    ip_network,
+)
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -26,28 +33,25 @@ IPV6_PREFIX = 64
 def client_address(
     peer: str | None, forwarded_for: Sequence[str], trusted: Sequence[Network]
 ) -> str | None:
-    """The client's address: the peer, or from a trusted peer the first untrusted hop from the right."""
+    """The peer's address or, from a trusted peer, the first untrusted hop from the right."""
     if peer is None:
         return None
     hops = [hop.strip() for line in forwarded_for for hop in line.split(",") if hop.strip()]
     client = peer
     while _is_trusted(client, trusted) and hops:
         hop = hops.pop()
-        if not _is_ip(hop):
+        if _parse(hop) is None:
             break  # garbage in the chain: the last trusted hop is all we can vouch for
         client = hop
     return client
 
 
 def principal_for(address: str | None) -> str:
-    """`ip:<IPv4>` or `ip:<IPv6 /64>`; an IPv4-mapped IPv6 address counts as its IPv4 address."""
-    try:
-        parsed = ip_address(address or "")
-    except ValueError:
+    """`ip:<IPv4>` or `ip:<IPv6 /64>`."""
+    parsed = _parse(address or "")
+    if parsed is None:
         return "ip:unknown"
     if isinstance(parsed, IPv6Address):
-        if parsed.ipv4_mapped is not None:
-            return f"ip:{parsed.ipv4_mapped}"
         return f"ip:{ip_network((parsed, IPV6_PREFIX), strict=False)}"
     return f"ip:{parsed}"
 
@@ -59,20 +63,20 @@ def get_principal(request: Request, settings: SettingsDep) -> str:
     return principal_for(client_address(peer, forwarded, settings.trusted_proxies))
 
 
-def _is_ip(value: str) -> bool:
+def _parse(value: str) -> IPv4Address | IPv6Address | None:
+    """The address, with an IPv4-mapped IPv6 address (a dual-stack socket's) as plain IPv4."""
     try:
-        ip_address(value)
+        parsed = ip_address(value)
     except ValueError:
-        return False
-    return True
+        return None
+    if isinstance(parsed, IPv6Address) and parsed.ipv4_mapped is not None:
+        return parsed.ipv4_mapped
+    return parsed
 
 
 def _is_trusted(address: str, trusted: Sequence[Network]) -> bool:
-    try:
-        parsed = ip_address(address)
-    except ValueError:
-        return False
-    return any(parsed in network for network in trusted)
+    parsed = _parse(address)
+    return parsed is not None and any(parsed in network for network in trusted)
 
 
 PrincipalDep = Annotated[str, Depends(get_principal)]
