@@ -283,6 +283,12 @@ def test_large_whole_numbers_render_as_integers(chart: Chart) -> None:
     assert (data["JOB_KEEP_RESULT_SECONDS"], data["WORKER_POLL_DELAY_SECONDS"]) == ("2592000", "0.05")
 
 
+def test_json_settings_reach_the_pods_verbatim(default_release: Rendered) -> None:
+    data = default_release.one("ConfigMap", "config")["data"]
+    routes = json.loads(data["RATE_LIMIT_ROUTES"])
+    assert (routes["POST /v1/reports"]["quota"], json.loads(data["TRUSTED_PROXIES"])) == (30, [])
+
+
 # --- migrations hook ---------------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ from {{ cookiecutter.package_name }}.core.db import create_engine, create_sessio
 from {{ cookiecutter.package_name }}.jobs import Queue
 from {{ cookiecutter.package_name }}.main import create_app
 from tests import services
+from tests.redis_relay import RedisRelay
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Logical Redis databases a run may claim; db 0 holds the claims themselves.
@@ -130,9 +132,25 @@ def app(settings: Settings, redis: Redis) -> FastAPI:
     return create_app(settings)
 
 
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+@asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and give an HTTP client for it."""
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
             yield http
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(app) as http:
+        yield http
+
+
+@pytest.fixture
+async def relay(settings: Settings) -> AsyncIterator[RedisRelay]:
+    """A relay to this run's Redis database that a test can take down and bring back."""
+    relay = RedisRelay(settings.redis_url)
+    await relay.up()
+    yield relay
+    await relay.down()

@@ -14,7 +14,8 @@ async def submit(
     sessions: async_sessionmaker[AsyncSession], queue: jobs.Queue, message: jobs.Message
 ) -> str:
     async with sessions() as session:
-        return await jobs.submit(session, queue, message, request_id=None)
+        submitted = await jobs.submit(session, queue, message, request_id=None)
+    return submitted.job_id
 
 
 async def job_status(client: httpx.AsyncClient, job_id: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 import asyncio
 import gc
+import uuid
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -211,7 +212,11 @@ async def test_report_audit_runs_after_the_response_in_a_session_of_its_own(
 
             transport = httpx.ASGITransport(app=recorded)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-                await http.post("/v1/reports", json={"title": "Audited", "work_seconds": 0})
+                await http.post(
+                    "/v1/reports",
+                    json={"title": "Audited", "work_seconds": 0},
+                    headers={"Idempotency-Key": str(uuid.uuid4())},
+                )
     finally:
         event.remove(Session, "after_begin", on_begin)
     # The request's session commits the job before the response; the audit opens another after it.
@@ -228,7 +233,7 @@ async def test_report_audit_line_records_the_committed_job_and_request_id(
         response = await client.post(
             "/v1/reports",
             json={"title": "Audited", "work_seconds": 0},
-            headers={"X-Request-ID": "req-audit"},
+            headers={"X-Request-ID": "req-audit", "Idempotency-Key": str(uuid.uuid4())},
         )
     lines = [
         (e["job_id"], e["title"], e["request_id"]) for e in logs if e["event"] == "report_requested"

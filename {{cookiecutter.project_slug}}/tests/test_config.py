@@ -5,6 +5,7 @@ import pytest
 from pydantic import ValidationError
 
 from {{ cookiecutter.package_name }}.config import Environment, Settings
+from tests.conftest import PROJECT_ROOT
 
 SAFE_PRODUCTION: dict[str, object] = {
     "environment": Environment.PRODUCTION,
@@ -52,3 +53,29 @@ def test_env_example_loads_as_is() -> None:
 def test_digest_schedule_must_parse() -> None:
     with pytest.raises(ValidationError, match="crontab"):
         Settings(digest_schedule="every morning")
+
+
+def test_rate_limit_policies_parse_from_json_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "RATE_LIMIT_ROUTES",
+        '{"POST /v1/reports": {"name": "reports-create", "quota": 5, "window_seconds": 10}}',
+    )
+    policy = Settings(_env_file=None).rate_limit_routes["POST /v1/reports"]
+    assert (policy.quota, policy.window_seconds, policy.fail_open) == (5, 10, True)
+
+
+def test_rate_limit_policy_names_must_be_unique() -> None:
+    clash = {"POST /v1/reports": {"name": "default", "quota": 1, "window_seconds": 1}}
+    with pytest.raises(ValidationError, match="must be unique"):
+        Settings.model_validate({"rate_limit_routes": clash})
+
+
+def test_rate_limit_route_keys_name_method_and_path() -> None:
+    malformed = {"/v1/reports": {"name": "reports", "quota": 1, "window_seconds": 1}}
+    with pytest.raises(ValidationError, match="must look like"):
+        Settings.model_validate({"rate_limit_routes": malformed})
+
+
+def test_env_example_is_a_valid_configuration() -> None:
+    settings = Settings(_env_file=PROJECT_ROOT / ".env.example")
+    assert settings.rate_limit_routes["POST /v1/reports"].name == "reports-create"

@@ -1,6 +1,12 @@
+import uuid
+
 import httpx
 import pytest
 from fastapi import FastAPI
+
+
+def new_key() -> dict[str, str]:
+    return {"Idempotency-Key": str(uuid.uuid4())}
 
 
 @pytest.mark.parametrize(
@@ -17,7 +23,7 @@ from fastapi import FastAPI
 async def test_invalid_report_body_is_a_problem(
     client: httpx.AsyncClient, body: dict[str, object], status: int
 ) -> None:
-    response = await client.post("/v1/reports", json=body)
+    response = await client.post("/v1/reports", json=body, headers=new_key())
     assert (response.status_code, response.headers["content-type"]) == (
         status,
         "application/problem+json",
@@ -26,13 +32,17 @@ async def test_invalid_report_body_is_a_problem(
 
 async def test_malformed_json_is_400_problem(client: httpx.AsyncClient) -> None:
     response = await client.post(
-        "/v1/reports", content=b'{"title": ', headers={"content-type": "application/json"}
+        "/v1/reports",
+        content=b'{"title": ',
+        headers={"content-type": "application/json", **new_key()},
     )
     assert (response.status_code, response.json()["title"]) == (400, "Bad Request")
 
 
 async def test_validation_problem_names_the_field(client: httpx.AsyncClient) -> None:
-    response = await client.post("/v1/reports", json={"title": "x", "work_seconds": 99})
+    response = await client.post(
+        "/v1/reports", json={"title": "x", "work_seconds": 99}, headers=new_key()
+    )
     assert response.json()["errors"][0]["loc"] == ["body", "work_seconds"]
 
 

@@ -42,7 +42,9 @@ async def test_readyz_names_redis_when_it_is_down(redis_down_client: httpx.Async
 async def test_post_report_is_503_problem_when_redis_is_down(
     redis_down_client: httpx.AsyncClient,
 ) -> None:
-    response = await redis_down_client.post("/v1/reports", json={"title": "x"})
+    response = await redis_down_client.post(
+        "/v1/reports", json={"title": "x"}, headers={"Idempotency-Key": "redis-down-1"}
+    )
     assert (response.status_code, response.headers["content-type"]) == (
         503,
         "application/problem+json",

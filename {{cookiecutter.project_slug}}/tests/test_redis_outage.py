@@ -4,6 +4,7 @@ A private redis-server is stopped and started again mid-run (with a snapshot, as
 persistence restarts). Two jobs are running when it stops; the rest wait in the queue.
 """
 
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -26,6 +27,10 @@ from tests.processes import eventually, private_redis, worker_process
 
 JOBS = 6
 REPORT = {"title": "Outage", "work_seconds": 1.5}
+
+
+def new_key() -> dict[str, str]:
+    return {"Idempotency-Key": str(uuid.uuid4())}
 
 
 @dataclass
@@ -64,7 +69,7 @@ async def outage(
                 ) as web,
             ):
                 job_ids = [
-                    (await web.post("/v1/reports", json=REPORT)).json()["job_id"]
+                    (await web.post("/v1/reports", json=REPORT, headers=new_key())).json()["job_id"]
                     for _ in range(JOBS)
                 ]
                 with worker_process(settings, data, **worker_env) as worker:
@@ -80,7 +85,7 @@ async def outage(
                     await worker.wait_for_log('"redis_unavailable"')
                     healthz_during = (await worker.get("/healthz")).status_code
                     readyz_during = (await worker.get("/readyz")).status_code
-                    during = await web.post("/v1/reports", json=REPORT)
+                    during = await web.post("/v1/reports", json=REPORT, headers=new_key())
 
                     async def running_ones_done() -> bool:
                         return (await statuses()).count(JobStatus.COMPLETE) == 2
@@ -88,7 +93,7 @@ async def outage(
                     # They finish while Redis is down, so arq cannot record it.
                     await eventually(running_ones_done, "the running jobs to finish")
                     server.start()
-                    after = await web.post("/v1/reports", json=REPORT)
+                    after = await web.post("/v1/reports", json=REPORT, headers=new_key())
                     job_ids.append(after.json()["job_id"])
 
                     async def all_finished_in_redis() -> bool:

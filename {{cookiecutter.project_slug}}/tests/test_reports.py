@@ -1,3 +1,4 @@
+import uuid
 from typing import Any
 
 import httpx
@@ -8,7 +9,11 @@ from {{ cookiecutter.package_name }}.worker import run_burst
 
 
 async def submit_report(client: httpx.AsyncClient, **body: Any) -> httpx.Response:
-    return await client.post("/v1/reports", json={"title": "Weekly", "work_seconds": 0, **body})
+    return await client.post(
+        "/v1/reports",
+        json={"title": "Weekly", "work_seconds": 0, **body},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
 
 
 async def test_post_report_answers_202_with_location(client: httpx.AsyncClient) -> None:
@@ -60,7 +65,7 @@ async def test_request_id_travels_into_job_history(
     response = await client.post(
         "/v1/reports",
         json={"title": "Traced", "work_seconds": 0},
-        headers={"X-Request-ID": "req-42"},
+        headers={"X-Request-ID": "req-42", "Idempotency-Key": str(uuid.uuid4())},
     )
     await run_burst(settings)
 

@@ -21,7 +21,7 @@ async def test_sqlite_migrates_and_keeps_timestamps_in_utc(tmp_path: Path) -> No
     engine = create_engine(Settings(database_url=url))
     sessions = create_session_factory(engine)
     async with sessions.begin() as session:
-        history.record_queued(session, job_id="j1", task="t", kwargs={}, request_id=None)
+        await history.insert_queued(session, job_id="j1", task="t", kwargs={}, request_id=None)
     async with sessions() as session:
         record = await history.get(session, "j1")
     await engine.dispose()

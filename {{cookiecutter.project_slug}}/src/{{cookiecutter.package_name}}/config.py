@@ -1,10 +1,19 @@
 """Settings, read once from the environment (and `.env` in development)."""
 
+import re
 from enum import StrEnum
 from functools import lru_cache
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from {{ cookiecutter.package_name }}.core.crontab import Crontab
@@ -17,6 +26,23 @@ class Environment(StrEnum):
     DEVELOPMENT = "development"
     TEST = "test"
     PRODUCTION = "production"
+
+
+# "METHOD /route/template", as the route is declared: `POST /v1/reports`, `GET /v1/jobs/{job_id}`.
+_ROUTE_KEY = re.compile(r"^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) /\S*$")
+
+
+class RateLimitPolicy(BaseModel):
+    """`quota` requests per `window_seconds` for each client (GCRA: the whole quota may burst)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Sent in the RateLimit headers and part of the Redis key, so plain characters only.
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    quota: int = Field(ge=1, le=1_000_000)
+    window_seconds: int = Field(ge=1, le=86_400)
+    # Redis unavailable: True lets requests through (logged and counted), False answers 503.
+    fail_open: bool = True
 
 
 class Settings(BaseSettings):
@@ -38,6 +64,28 @@ class Settings(BaseSettings):
     # Short timeouts: a request waiting on a dead Redis should fail fast with a 503, not hang.
     redis_socket_timeout_seconds: float = Field(default=2.0, gt=0)
     redis_max_connections: int = Field(default=50, ge=1)
+
+    # Rate-limit and idempotency keys start with this; arq's keys start with `arq:`.
+    redis_key_prefix: str = Field(default="{{ cookiecutter.package_name }}", min_length=1)
+
+    rate_limit_enabled: bool = True
+    rate_limit_default: RateLimitPolicy = RateLimitPolicy(
+        name="default", quota=300, window_seconds=60
+    )
+    # Per-route overrides, keyed by "METHOD /route/template"; each replaces the default there.
+    rate_limit_routes: dict[str, RateLimitPolicy] = {
+        "POST /v1/reports": RateLimitPolicy(name="reports-create", quota=30, window_seconds=60),
+    }
+    # The limiter's own budget per decision: past it, the policy's fail_open decides.
+    rate_limit_timeout_seconds: float = Field(default=0.25, gt=0, le=5)
+    # Proxies whose X-Forwarded-For is believed (CIDRs); from anyone else the header is ignored.
+    trusted_proxies: list[IPvAnyNetwork] = []
+
+    # How long a finished request's response is kept for replay under its Idempotency-Key.
+    idempotency_retention_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    # How long a key stays claimed by a request still running: above the longest request can
+    # take (the proxy or ingress timeout), or a retry could run alongside the first attempt.
+    idempotency_in_flight_seconds: int = Field(default=90, ge=1, le=3600)
 
     web_host: str = "0.0.0.0"  # noqa: S104 - containers must listen on every interface
     web_port: int = Field(default=8000, ge=1, le=65535)
@@ -99,6 +147,24 @@ class Settings(BaseSettings):
         missing = [name for name, value in needs.items() if not value]
         if missing:
             raise ValueError(f"DIGEST_NOTIFIER={self.digest_notifier} needs {', '.join(missing)}")
+        return self
+
+    @field_validator("rate_limit_routes")
+    @classmethod
+    def route_keys_are_method_and_path(
+        cls, routes: dict[str, RateLimitPolicy]
+    ) -> dict[str, RateLimitPolicy]:
+        malformed = [key for key in routes if not _ROUTE_KEY.match(key)]
+        if malformed:
+            raise ValueError(f"route keys must look like 'POST /v1/reports', not {malformed}")
+        return routes
+
+    @model_validator(mode="after")
+    def policy_names_are_unique(self) -> Self:
+        # Buckets are keyed by policy name: two policies with one name would share a bucket.
+        names = [self.rate_limit_default.name, *(p.name for p in self.rate_limit_routes.values())]
+        if len(names) != len(set(names)):
+            raise ValueError(f"rate-limit policy names must be unique, got {names}")
         return self
 
     @model_validator(mode="after")

@@ -10,7 +10,16 @@ from fastapi import FastAPI
 from {{ cookiecutter.package_name }}.api import api_router
 from {{ cookiecutter.package_name }}.config import Settings, get_settings
 from {{ cookiecutter.package_name }}.core.errors import install_error_handlers
+from {{ cookiecutter.package_name }}.core.idempotency import (
+    IdempotencyMiddleware,
+    IdempotentReplay,
+    replay_stored_response,
+)
 from {{ cookiecutter.package_name }}.core.logging import configure_logging
+from {{ cookiecutter.package_name }}.core.rate_limit import (
+    RateLimitHeadersMiddleware,
+    check_route_policies,
+)
 from {{ cookiecutter.package_name }}.core.request_context import RequestContextMiddleware
 from {{ cookiecutter.package_name }}.core.resources import Resources
 
@@ -43,6 +52,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_exception_handler(IdempotentReplay, replay_stored_response)
+    # Added innermost first. A response is stored for replay before the request id and the
+    # rate-limit headers are added, so a replay carries fresh ones; the rate-limit headers go on
+    # last, so that even the 500 answered for an unhandled error carries them.
+    app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RateLimitHeadersMiddleware)
     app.include_router(api_router)
+    check_route_policies(app, settings)
     return app

@@ -1,1 +1,3 @@
-"""Thin shared layer: database, Redis, logging, errors, request ids and health checks."""
+"""Thin shared layer: database, Redis, logging, errors, request ids, health checks, rate limits
+and idempotency keys.
+"""

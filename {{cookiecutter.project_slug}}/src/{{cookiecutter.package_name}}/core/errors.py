@@ -3,6 +3,9 @@
     AppError                 status_code, title, detail; rendered as application/problem+json
     ├── BadRequest           400
     ├── NotFound             404
+    ├── Conflict             409
+    ├── UnprocessableContent 422
+    ├── TooManyRequests      429: a rate-limit policy refused the request
     └── ServiceUnavailable   503: a dependency (Redis, the database) did not answer
 
 Anything else that escapes a route is caught by `core.request_context`, logged with its request id and
@@ -48,6 +51,21 @@ class NotFound(AppError):
     title = "Not Found"
 
 
+class Conflict(AppError):
+    status_code = HTTPStatus.CONFLICT
+    title = "Conflict"
+
+
+class UnprocessableContent(AppError):
+    status_code = HTTPStatus.UNPROCESSABLE_ENTITY
+    title = "Unprocessable Content"
+
+
+class TooManyRequests(AppError):
+    status_code = HTTPStatus.TOO_MANY_REQUESTS
+    title = "Too Many Requests"
+
+
 class ServiceUnavailable(AppError):
     status_code = HTTPStatus.SERVICE_UNAVAILABLE
     title = "Service Unavailable"
@@ -64,13 +82,13 @@ def problem(
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": title or HTTPStatus(status).phrase,
-        "status": status,
+        "status": int(status),
     }
     if detail:
         body["detail"] = detail
     body.update(extra)
     return JSONResponse(
-        jsonable_encoder(body), status_code=status, headers=headers, media_type=PROBLEM_JSON
+        jsonable_encoder(body), status_code=int(status), headers=headers, media_type=PROBLEM_JSON
     )
 
 

@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.background import Spawner
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
+from {{ cookiecutter.package_name }}.core.gcra import GcraLimiter
+from {{ cookiecutter.package_name }}.core.idempotency_store import IdempotencyStore
 from {{ cookiecutter.package_name }}.core.redis import create_redis
 from {{ cookiecutter.package_name }}.jobs import Queue
 
@@ -20,6 +22,8 @@ class Resources:
     redis: Redis
     queue: Queue
     spawner: Spawner
+    limiter: GcraLimiter
+    idempotency: IdempotencyStore
 
     @classmethod
     def open(cls, settings: Settings) -> "Resources":
@@ -36,6 +40,13 @@ class Resources:
             spawner=Spawner(
                 drain_seconds=settings.spawn_drain_seconds,
                 max_concurrency=settings.spawn_max_concurrency,
+            ),
+            limiter=GcraLimiter(redis, settings.redis_key_prefix),
+            idempotency=IdempotencyStore(
+                redis,
+                settings.redis_key_prefix,
+                in_flight_seconds=settings.idempotency_in_flight_seconds,
+                retention_seconds=settings.idempotency_retention_seconds,
             ),
         )
 

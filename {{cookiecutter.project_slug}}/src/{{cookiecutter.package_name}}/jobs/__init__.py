@@ -5,7 +5,8 @@ cron                     a task on a schedule, once per slot    (cron.py)
 Backoff                  retry policy: what is transient, waits (retry.py)
 JobContext               what a task receives                   (context.py)
 Queue                    enqueue and live state, one round trip (queue.py)
-submit                   record + commit + enqueue from a route (submit.py)
+submit / Submitted       record + commit + enqueue from a route (submit.py)
+run_once                 a side effect once per business key    (run_once.py)
 get_status / JobView     status from Redis, then from history   (status.py)
 dead_letters             list, replay and purge dead jobs       (dead_letters.py)
 build_worker / serve     the arq worker for tasks and crons     (worker.py, scheduler.py)
@@ -21,8 +22,9 @@ from {{ cookiecutter.package_name }}.jobs.models import JobRecord, JobStatus
 from {{ cookiecutter.package_name }}.jobs.queue import Queue, new_job_id
 from {{ cookiecutter.package_name }}.jobs.registry import Message, Task, registered_tasks, task
 from {{ cookiecutter.package_name }}.jobs.retry import Backoff
+from {{ cookiecutter.package_name }}.jobs.run_once import run_once
 from {{ cookiecutter.package_name }}.jobs.status import JobView, get_status
-from {{ cookiecutter.package_name }}.jobs.submit import submit
+from {{ cookiecutter.package_name }}.jobs.submit import Submitted, submit
 
 __all__ = [
     "Backoff",
@@ -32,12 +34,14 @@ __all__ = [
     "JobView",
     "Message",
     "Queue",
+    "Submitted",
     "Task",
     "cron",
     "get_status",
     "new_job_id",
     "registered_crons",
     "registered_tasks",
+    "run_once",
     "submit",
     "task",
 ]

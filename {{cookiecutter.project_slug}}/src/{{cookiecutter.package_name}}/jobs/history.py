@@ -1,5 +1,6 @@
 """Writes to the job history table, from the web tier (queued) and the worker (attempts, outcomes)."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -19,7 +20,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def record_queued(
+def _insert(session: AsyncSession) -> Callable[..., Any]:
+    """The dialect's INSERT, which has ON CONFLICT on both Postgres and SQLite."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+async def insert_queued(
     session: AsyncSession,
     *,
     job_id: str,
@@ -28,19 +34,25 @@ def record_queued(
     request_id: str | None,
     deferred: bool = False,
     replay_of: str | None = None,
-) -> JobRecord:
-    record = JobRecord(
-        job_id=job_id,
-        task=task,
-        status=JobStatus.DEFERRED if deferred else JobStatus.QUEUED,
-        attempts=0,
-        kwargs=kwargs,
-        request_id=request_id,
-        enqueued_at=utcnow(),
-        replay_of=replay_of,
+) -> bool:
+    """Add the job's row unless one exists; True if this call added it."""
+    values = {
+        "job_id": job_id,
+        "task": task,
+        "status": JobStatus.DEFERRED if deferred else JobStatus.QUEUED,
+        "attempts": 0,
+        "kwargs": kwargs,
+        "request_id": request_id,
+        "enqueued_at": utcnow(),
+        "replay_of": replay_of,
+    }
+    statement = (
+        _insert(session)(JobRecord)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=[JobRecord.job_id])
+        .returning(JobRecord.job_id)
     )
-    session.add(record)
-    return record
+    return (await session.execute(statement)).scalar_one_or_none() is not None
 
 
 async def discard(session: AsyncSession, job_id: str) -> None:
@@ -84,9 +96,8 @@ async def claim_attempt(
     (Redis or the database down) does not use one up. Creates the row for jobs enqueued without
     one (cron, other services).
     """
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     await session.execute(
-        insert(JobRecord)
+        _insert(session)(JobRecord)
         .values(
             job_id=job_id,
             task=task,

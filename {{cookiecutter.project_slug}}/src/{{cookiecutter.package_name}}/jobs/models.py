@@ -47,3 +47,13 @@ class JobRecord(Base):
     # A replayed dead letter and its new job point at each other.
     replay_of: Mapped[str | None] = mapped_column(String(64))
     replayed_as: Mapped[str | None] = mapped_column(String(64))
+
+
+class RunOnceKey(Base):
+    """A side effect that has happened: written in the same transaction as the effect itself."""
+
+    __tablename__ = "run_once"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

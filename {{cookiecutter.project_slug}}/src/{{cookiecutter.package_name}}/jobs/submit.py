@@ -1,13 +1,27 @@
 """Record a job, commit, then enqueue: the worker never sees a job whose row was rolled back."""
 
+from dataclasses import dataclass
+
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.package_name }}.core.errors import ServiceUnavailable
 from {{ cookiecutter.package_name }}.jobs import history
+from {{ cookiecutter.package_name }}.jobs.models import JobStatus
 from {{ cookiecutter.package_name }}.jobs.queue import Queue, new_job_id
 from {{ cookiecutter.package_name }}.jobs.registry import Message
+
+# A job in these states has not started: enqueueing it again is safe (the queue de-duplicates).
+_NOT_STARTED = {JobStatus.QUEUED, JobStatus.DEFERRED}
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    job_id: str
+    status: JobStatus
+    # False when the job id was known already and no new job was queued.
+    created: bool
 
 
 async def submit(
@@ -19,14 +33,17 @@ async def submit(
     job_id: str | None = None,
     defer_seconds: float = 0,
     replay_of: str | None = None,
-) -> str:
+) -> Submitted:
     """Commit the session with the job's history row, then enqueue the job.
 
-    If Redis cannot take the job the row is removed again and the caller gets a 503: the
-    client retries, and no history row claims a job that was never queued.
+    A `job_id` that is known already (a retried request that derives its job id from its
+    idempotency key) creates nothing new: the existing job is returned. If Redis cannot take the
+    job the row is removed again and the caller gets a 503: the client retries, and no history
+    row claims a job that was never queued.
     """
     job_id = job_id or new_job_id()
-    history.record_queued(
+    status = JobStatus.DEFERRED if defer_seconds > 0 else JobStatus.QUEUED
+    inserted = await history.insert_queued(
         session,
         job_id=job_id,
         task=message.task,
@@ -35,15 +52,24 @@ async def submit(
         deferred=defer_seconds > 0,
         replay_of=replay_of,
     )
+    if not inserted:
+        record = await history.get(session, job_id)
+        status = JobStatus(record.status) if record else status
+        if status not in _NOT_STARTED:
+            await session.commit()
+            return Submitted(job_id, status, created=False)
+        # Never started: still in the queue, or lost before it got there (a crash right after
+        # the commit). Enqueueing again recovers the second case and is a no-op in the first.
     await session.commit()
     try:
-        await queue.enqueue(
+        enqueued = await queue.enqueue(
             message, job_id=job_id, defer_seconds=defer_seconds, request_id=request_id
         )
     except (RedisConnectionError, RedisTimeoutError) as exc:
-        await history.discard(session, job_id)
-        await session.commit()
+        if inserted:
+            await history.discard(session, job_id)
+            await session.commit()
         raise ServiceUnavailable(
             "The job queue is unavailable; retry later.", dependency="redis"
         ) from exc
-    return job_id
+    return Submitted(job_id, status, created=enqueued is not None)

@@ -9,6 +9,7 @@ from {{ cookiecutter.package_name }}.core.dependencies import (
     SessionDep,
     SpawnerDep,
 )
+from {{ cookiecutter.package_name }}.core.idempotency import IdempotencyKeyDep
 from {{ cookiecutter.package_name }}.jobs.schemas import JobAccepted
 from {{ cookiecutter.package_name }}.reports import audit, views
 from {{ cookiecutter.package_name }}.reports.dependencies import ReportDep
@@ -28,16 +29,23 @@ async def create_report(
     request_id: RequestIdDep,
     resources: ResourcesDep,
     background: BackgroundTasks,
+    idempotency: IdempotencyKeyDep,
 ) -> JobAccepted:
-    """Accept a report request and generate it in the worker; poll `status_url` for the result."""
+    """Accept a report request and generate it in the worker; poll `status_url` for the result.
+
+    Requires an `Idempotency-Key`: a retry with the same key never creates a second report.
+    """
     message = generate_report.message(title=body.title, work_seconds=body.work_seconds)
     # Durable tier: the report is a job, retried by the worker and recorded in job history.
-    job_id = await jobs.submit(session, queue, message, request_id=request_id)
-    # Best-effort tier: after the response, with ids only, never this request's session.
-    background.add_task(audit.log_report_requested, resources.sessions, job_id=job_id)
-    status_url = request.app.url_path_for("get_job", job_id=job_id)
+    submitted = await jobs.submit(
+        session, queue, message, request_id=request_id, job_id=idempotency.job_id
+    )
+    if submitted.created:
+        # Best-effort tier: after the response, with ids only, never this request's session.
+        background.add_task(audit.log_report_requested, resources.sessions, job_id=submitted.job_id)
+    status_url = request.app.url_path_for("get_job", job_id=submitted.job_id)
     response.headers["Location"] = status_url
-    return JobAccepted(job_id=job_id, status=jobs.JobStatus.QUEUED, status_url=status_url)
+    return JobAccepted(job_id=submitted.job_id, status=submitted.status, status_url=status_url)
 
 
 @router.get("/{report_id}", response_model=ReportOut)

@@ -1,0 +1,366 @@
+"""What the rate limiter and the Idempotency-Key layer cost on POST /v1/reports, in one run.
+
+    uv run python bench/limiter_idempotency.py [--requests 1000] [--database-url URL]
+
+Starts a private redis-server (so that INFO commandstats counts this run alone) and a scratch
+database (a temporary SQLite file, or a scratch database on the Postgres server that
+--database-url names, dropped at the end), then serves the app in-process and prints:
+
+- the latency of the same endpoint with both layers, with each one alone and with neither (the
+  layers are replaced by no-ops through `dependency_overrides`), measured in interleaved rounds;
+- the cost of each layer's Redis work alone (one GCRA decision; one claim plus one store);
+- the Redis round trips of one accepted POST, counted on the client, and the commands the server
+  ran for it (INFO commandstats, which also counts the commands inside scripts).
+
+Requests are sequential: this measures cost per request, not throughput. No thresholds: the
+numbers are for reading and for comparing runs on the same machine.
+"""
+
+import argparse
+import asyncio
+import inspect
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+import asyncpg
+import httpx
+from alembic import command
+from alembic.config import Config
+from asgi_lifespan import LifespanManager
+from fastapi import APIRouter, FastAPI
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy.engine import make_url
+
+from {{ cookiecutter.package_name }}.api import rate_limited
+from {{ cookiecutter.package_name }}.config import Environment, RateLimitPolicy, Settings
+from {{ cookiecutter.package_name }}.core.idempotency import IdempotentRequest
+from {{ cookiecutter.package_name }}.core.idempotency_store import Claim, StoredResponse
+from {{ cookiecutter.package_name }}.core.resources import Resources
+from {{ cookiecutter.package_name }}.jobs.schemas import JobAccepted
+from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.reports import router as report_routes
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+BODY = {"title": "Benchmark", "work_seconds": 0}
+# Never refuse during the run: each decision is made and costed, and the request goes on.
+ROOMY = RateLimitPolicy(name="default", quota=1_000_000, window_seconds=60)
+ROOMY_REPORTS = ROOMY.model_copy(update={"name": "reports-create"})
+
+
+@dataclass(frozen=True)
+class Variant:
+    rate_limit: bool
+    idempotency: bool
+
+    @property
+    def path(self) -> str:
+        return "/v1/reports" if self.idempotency else "/bench/reports"
+
+
+VARIANTS = {
+    "neither layer": Variant(rate_limit=False, idempotency=False),
+    "rate limit only": Variant(rate_limit=True, idempotency=False),
+    "idempotency only": Variant(rate_limit=False, idempotency=True),
+    "both (as shipped)": Variant(rate_limit=True, idempotency=True),
+}
+
+
+def without_idempotency(endpoint: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """The same endpoint function, its Idempotency-Key dependency hidden from FastAPI.
+
+    Every request gets a fresh stand-in (a new job id), so the route does all it does without
+    the layer: dependency overrides would not do, FastAPI re-analyses every dependency on every
+    request once any override is set, which costs more than the layers themselves.
+    """
+    signature = inspect.signature(endpoint)
+
+    async def variant(**kwargs: Any) -> Any:
+        stand_in = IdempotentRequest(key="none", scoped_key=uuid.uuid4().hex)
+        return await endpoint(**kwargs, idempotency=stand_in)
+
+    parameters = [p for p in signature.parameters.values() if p.name != "idempotency"]
+    # FastAPI reads the signature through inspect, which honours __signature__; typeshed's
+    # function type does not declare the attribute.
+    variant.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    return variant
+
+
+def variant_app(settings: Settings, variant: Variant) -> FastAPI:
+    app = create_app(settings.model_copy(update={"rate_limit_enabled": variant.rate_limit}))
+    if not variant.idempotency:
+        plain = APIRouter()
+        plain.add_api_route(
+            "/bench/reports",
+            without_idempotency(report_routes.create_report),
+            methods=["POST"],
+            status_code=202,
+            response_model=JobAccepted,
+        )
+        app.include_router(plain, dependencies=rate_limited)
+    return app
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def private_redis() -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        sys.exit("error: redis-server is not on PATH; the benchmark starts a private one")
+    port = free_port()
+    arguments = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    # Our own redis-server binary with fixed arguments: nothing untrusted reaches the command.
+    server = subprocess.Popen(arguments, stdout=subprocess.DEVNULL)  # noqa: S603
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+async def wait_for_redis(url: str) -> None:
+    client = Redis.from_url(url)
+    try:
+        for _ in range(100):
+            try:
+                await client.ping()
+                return
+            except RedisConnectionError:
+                await asyncio.sleep(0.05)
+        raise RuntimeError(f"redis-server at {url} did not answer")
+    finally:
+        await client.aclose()
+
+
+@asynccontextmanager
+async def scratch_database(server_url: str | None) -> AsyncIterator[str]:
+    """A migrated database for this run alone: a temporary SQLite file, or one on `server_url`."""
+    if server_url is None:
+        with tempfile.TemporaryDirectory() as folder:
+            url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
+            await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+            yield url
+        return
+    name = f"bench_{uuid.uuid4().hex[:12]}"
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    admin = make_url(server_url).set(drivername="postgresql", database="postgres")
+    connection = await asyncpg.connect(admin.render_as_string(hide_password=False))
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+        await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+        yield url
+    finally:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await connection.close()
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", database_url)
+    return config
+
+
+@asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            yield client
+
+
+async def post(client: httpx.AsyncClient, path: str = "/v1/reports") -> float:
+    """One accepted POST with a fresh key; returns its latency in milliseconds."""
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    started = time.perf_counter()
+    response = await client.post(path, json=BODY, headers=headers)
+    elapsed = (time.perf_counter() - started) * 1000
+    if response.status_code != 202:
+        raise RuntimeError(f"POST {path} answered {response.status_code}: {response.text}")
+    return elapsed
+
+
+async def latencies(settings: Settings, requests: int) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    async with AsyncExitStack() as stack:
+        clients = {
+            name: await stack.enter_async_context(serve(variant_app(settings, variant)))
+            for name, variant in VARIANTS.items()
+        }
+        for name, client in clients.items():  # warm up: connections, loaded scripts, caches
+            for _ in range(20):
+                await post(client, VARIANTS[name].path)
+        # Round robin, one request each: drift in the machine's speed lands on every variant alike.
+        for _ in range(requests):
+            for name, client in clients.items():
+                samples[name].append(await post(client, VARIANTS[name].path))
+    return samples
+
+
+async def layer_costs(settings: Settings, calls: int) -> dict[str, float]:
+    """Microseconds per call of each layer's Redis work, without HTTP around it."""
+    resources = Resources.open(settings)
+    try:
+        limiter, store = resources.limiter, resources.idempotency
+        response = StoredResponse(202, [("content-type", "application/json")], b"{}")
+
+        async def decide() -> None:
+            await limiter.hit("bench:decision", quota=1_000_000, window_seconds=60)
+
+        async def claim_and_store() -> None:
+            claim = await store.claim(uuid.uuid4().hex, "fingerprint")
+            assert isinstance(claim, Claim), "a fresh key is always claimed"
+            await store.complete(claim, response)
+
+        return {
+            "rate-limit decision (1 EVALSHA)": await per_call_us(decide, calls),
+            "idempotency claim + store (2 EVALSHA)": await per_call_us(claim_and_store, calls),
+        }
+    finally:
+        await resources.close()
+
+
+async def per_call_us(operation: Callable[[], Awaitable[None]], calls: int) -> float:
+    for _ in range(50):
+        await operation()
+    started = time.perf_counter()
+    for _ in range(calls):
+        await operation()
+    return (time.perf_counter() - started) / calls * 1_000_000
+
+
+async def redis_traffic(settings: Settings, requests: int) -> tuple[Counter[str], Counter[str]]:
+    """Per accepted POST: commands the client sent (one round trip each), commands Redis ran."""
+    sent: Counter[str] = Counter()
+    execute_command: Callable[..., Awaitable[Any]] = Redis.execute_command
+    pipeline_execute: Callable[..., Awaitable[list[Any]]] = Pipeline.execute
+
+    async def counted_command(self: Redis, *args: Any, **options: Any) -> Any:
+        sent[str(args[0]).lower()] += 1
+        return await execute_command(self, *args, **options)
+
+    async def counted_pipeline(self: Pipeline, raise_on_error: bool = True) -> list[Any]:
+        sent["pipeline"] += 1
+        return await pipeline_execute(self, raise_on_error)
+
+    async with serve(create_app(settings)) as client:
+        await post(client)  # loads the scripts
+        observer = Redis.from_url(settings.redis_url)
+        before = await observer.info("commandstats")
+        with (
+            patch.object(Redis, "execute_command", counted_command),
+            patch.object(Pipeline, "execute", counted_pipeline),
+        ):
+            for _ in range(requests):
+                await post(client)
+        after = await observer.info("commandstats")
+        await observer.aclose()
+    ran = Counter(
+        {
+            name.removeprefix("cmdstat_"): stats["calls"] - before.get(name, {}).get("calls", 0)
+            for name, stats in after.items()
+            if name != "cmdstat_info"
+        }
+    )
+    return sent, +ran
+
+
+def report(
+    samples: dict[str, list[float]],
+    costs: dict[str, float],
+    traffic: tuple[Counter[str], Counter[str], int],
+    database: str,
+) -> None:
+    requests = len(samples["neither layer"])
+    print(
+        f"POST /v1/reports: {requests} sequential requests per variant, in-process (ASGI), "
+        f"{database}, private redis-server\n"
+    )
+    print(f"  {'variant':<22}{'mean ms':>10}{'p50 ms':>10}{'p95 ms':>10}")
+    for variant, values in samples.items():
+        mean, median = statistics.fmean(values), statistics.median(values)
+        p95 = statistics.quantiles(values, n=20)[-1]
+        print(f"  {variant:<22}{mean:>10.3f}{median:>10.3f}{p95:>10.3f}")
+    base = samples["neither layer"]
+    print(f"\n  {'added by':<22}{'mean ms':>10}{'p50 ms':>10}")
+    for label, variant in (
+        ("the rate limiter", "rate limit only"),
+        ("the idempotency layer", "idempotency only"),
+        ("both", "both (as shipped)"),
+    ):
+        mean = statistics.fmean(samples[variant]) - statistics.fmean(base)
+        median = statistics.median(samples[variant]) - statistics.median(base)
+        print(f"  {label:<22}{mean:>+10.3f}{median:>+10.3f}")
+    print("\nEach layer's Redis work alone (no HTTP):")
+    for label, micros in costs.items():
+        print(f"  {label:<40}{micros:>8.0f} µs per call")
+    sent, ran, posts = traffic
+    print(f"\nRedis per accepted POST (as shipped, mean of {posts}):")
+    trips = sum(sent.values()) / posts
+    detail = ", ".join(f"{name} {count / posts:.2f}" for name, count in sent.most_common())
+    print(f"  round trips (counted on the client): {trips:.2f}  [{detail}]")
+    detail = ", ".join(f"{name} {count / posts:.2f}" for name, count in ran.most_common())
+    print(f"  commands Redis ran (INFO commandstats, script internals included): {detail}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=1000, help="requests per variant")
+    parser.add_argument(
+        "--database-url", help="a Postgres server for a scratch database (default: SQLite)"
+    )
+    args = parser.parse_args()
+    requests = max(args.requests, 20)
+    with private_redis() as redis_url:
+        await wait_for_redis(redis_url)
+        async with scratch_database(args.database_url) as database_url:
+            settings = Settings(
+                _env_file=None,
+                environment=Environment.TEST,
+                database_url=database_url,
+                redis_url=redis_url,
+                log_level="WARNING",
+                rate_limit_default=ROOMY,
+                rate_limit_routes={"POST /v1/reports": ROOMY_REPORTS},
+            )
+            samples = await latencies(settings, requests)
+            costs = await layer_costs(settings, requests)
+            posts = min(requests, 200)
+            sent, ran = await redis_traffic(settings, posts)
+    database = "Postgres" if args.database_url else "SQLite"
+    report(samples, costs, (sent, ran, posts), database)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

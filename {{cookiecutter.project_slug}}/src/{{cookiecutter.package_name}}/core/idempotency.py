@@ -1,0 +1,251 @@
+"""HTTP `Idempotency-Key` (IETF draft-ietf-httpapi-idempotency-key-header) for unsafe routes.
+
+A route opts in with one parameter:
+
+    idempotency: IdempotencyKeyDep          the key is required: 400 without it
+    idempotency: OptionalIdempotencyKeyDep  the key is honoured when the client sends one
+
+Keys are scoped to the caller (`core/principal.py`) and the route, and the payload is
+fingerprinted (method, path, query and body). The first request claims the key atomically; when it
+finishes, `IdempotencyMiddleware` stores its response (status, `STORED_HEADERS`, body) for
+`IDEMPOTENCY_RETENTION_SECONDS`, or releases the key after a 5xx so that the client can retry.
+A later request with the same key gets:
+
+    same payload, first one finished    the stored response, with `Idempotent-Replayed: true`
+    same payload, first one running     409
+    different payload                   422
+
+A route that enqueues a job uses `IdempotentRequest.job_id` as the job's id: even a retry after the
+record has expired is recognised by the queue instead of creating a second job.
+"""
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Annotated
+
+import structlog
+from fastapi import Depends, Header, Request
+from fastapi.responses import Response
+from prometheus_client import Counter
+from redis.exceptions import RedisError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from {{ cookiecutter.package_name }}.core.dependencies import ResourcesDep
+from {{ cookiecutter.package_name }}.core.errors import BadRequest, Conflict, UnprocessableContent
+from {{ cookiecutter.package_name }}.core.idempotency_store import (
+    Claim,
+    IdempotencyStore,
+    StoredResponse,
+)
+from {{ cookiecutter.package_name }}.core.metrics import metric_name
+from {{ cookiecutter.package_name }}.core.principal import PrincipalDep
+from {{ cookiecutter.package_name }}.core.resources import Resources
+
+log = structlog.get_logger(__name__)
+
+KEY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+# Response headers stored and replayed with the body; per-request ones (request id, rate limits)
+# are written fresh on the replay.
+STORED_HEADERS = frozenset({b"content-type", b"location"})
+# The published key format (the draft asks servers to fix and validate one): a structured-field
+# string, or the same characters unquoted, as most clients send a bare UUID.
+_VALID_KEY = re.compile(r"^[A-Za-z0-9._:~+/=-]{1,255}$")
+# Where a claim waits, in the request's state, for the middleware to settle it.
+STATE_KEY = "idempotency_claim"
+
+OUTCOMES = Counter(
+    metric_name("idempotency_requests_total"),
+    "Requests with an Idempotency-Key by outcome: claimed, replayed, in_flight, "
+    "payload_mismatch, missing, invalid, stored, released, claim_expired, store_failed.",
+    ["outcome"],
+)
+
+KeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=KEY_HEADER,
+        description="A unique key per operation (e.g. a UUID) that makes retries safe.",
+    ),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentRequest:
+    key: str
+    # The key scoped to the caller and the route: a digest, never the client's raw text.
+    scoped_key: str
+
+    @property
+    def job_id(self) -> str:
+        """A job id that is the same for every retry of this request."""
+        return self.scoped_key[:32]
+
+
+class IdempotentReplay(Exception):
+    """The request repeats a finished one: answer with that one's stored response."""
+
+    def __init__(self, response: StoredResponse) -> None:
+        super().__init__("idempotent replay")
+        self.response = response
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    store: IdempotencyStore
+    claim: Claim
+
+
+async def require_idempotency_key(
+    request: Request, principal: PrincipalDep, resources: ResourcesDep, key: KeyHeader = None
+) -> IdempotentRequest:
+    if key is None:
+        OUTCOMES.labels("missing").inc()
+        raise BadRequest(
+            f"This operation requires an {KEY_HEADER} header, e.g. a UUID per operation.",
+            header=KEY_HEADER,
+        )
+    return await _claim(request, principal, resources)
+
+
+async def accept_idempotency_key(
+    request: Request, principal: PrincipalDep, resources: ResourcesDep, key: KeyHeader = None
+) -> IdempotentRequest | None:
+    if key is None:
+        return None
+    return await _claim(request, principal, resources)
+
+
+IdempotencyKeyDep = Annotated[IdempotentRequest, Depends(require_idempotency_key)]
+OptionalIdempotencyKeyDep = Annotated[IdempotentRequest | None, Depends(accept_idempotency_key)]
+
+
+async def _claim(request: Request, principal: str, resources: Resources) -> IdempotentRequest:
+    key = _parse_key(request.headers.getlist(KEY_HEADER))
+    route_path = getattr(request.scope.get("route"), "path", request.url.path)
+    scope_text = f"{principal}\n{request.method} {route_path}\n{key}"
+    scoped_key = hashlib.sha256(scope_text.encode()).hexdigest()
+    fingerprint = await _fingerprint(request)
+
+    outcome = await resources.idempotency.claim(scoped_key, fingerprint)
+    if isinstance(outcome, Claim):
+        OUTCOMES.labels("claimed").inc()
+        request.scope.setdefault("state", {})[STATE_KEY] = _Held(resources.idempotency, outcome)
+        return IdempotentRequest(key, scoped_key)
+    if outcome.fingerprint != fingerprint:
+        OUTCOMES.labels("payload_mismatch").inc()
+        raise UnprocessableContent(
+            f"This {KEY_HEADER} was used for a different request; use a new key per operation.",
+            header=KEY_HEADER,
+        )
+    if outcome.response is None:
+        OUTCOMES.labels("in_flight").inc()
+        raise Conflict(
+            f"A request with this {KEY_HEADER} is still being processed; retry later.",
+            header=KEY_HEADER,
+        )
+    OUTCOMES.labels("replayed").inc()
+    raise IdempotentReplay(outcome.response)
+
+
+def _parse_key(values: list[str]) -> str:
+    if len(values) != 1:
+        OUTCOMES.labels("invalid").inc()
+        raise BadRequest(f"Send one {KEY_HEADER} header, not {len(values)}.", header=KEY_HEADER)
+    value = values[0].strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    if not _VALID_KEY.match(value):
+        OUTCOMES.labels("invalid").inc()
+        raise BadRequest(
+            f"{KEY_HEADER} must be 1-255 characters of A-Z a-z 0-9 . _ : ~ + / = -",
+            header=KEY_HEADER,
+        )
+    return value
+
+
+async def _fingerprint(request: Request) -> str:
+    """Method, path, query and body: a key reused for anything else is a client error."""
+    target = f"{request.method} {request.scope['path']}?".encode() + request.scope["query_string"]
+    digest = hashlib.sha256(target + b"\0")
+    digest.update(await request.body())
+    return digest.hexdigest()
+
+
+async def replay_stored_response(request: Request, exc: Exception) -> Response:
+    """Exception handler for `IdempotentReplay`."""
+    assert isinstance(exc, IdempotentReplay)
+    stored = exc.response
+    headers = {**dict(stored.headers), REPLAYED_HEADER: "true"}
+    return Response(stored.body, status_code=stored.status, headers=headers)
+
+
+class IdempotencyMiddleware:
+    """Settle the claim of a request that holds an Idempotency-Key once its response is ready.
+
+    The response is buffered and stored before it is sent, so a client that retries the moment
+    it has the answer finds the stored response rather than a claim still in flight.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            held: _Held | None = scope.get("state", {}).get(STATE_KEY)
+            if held is None:
+                await send(message)
+            elif message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body" and start is not None:
+                chunks.append(message.get("body", b""))
+                if message.get("more_body", False):
+                    return
+                del scope["state"][STATE_KEY]
+                body = b"".join(chunks)
+                await _settle(held, int(start["status"]), start.get("headers", []), body)
+                await send(start)
+                await send({"type": "http.response.body", "body": body})
+            else:
+                await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        except Exception:
+            held = scope.get("state", {}).pop(STATE_KEY, None)
+            if held is not None:
+                await _settle(held, 500, [], b"")
+            raise
+
+
+async def _settle(
+    held: _Held, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    try:
+        if status >= 500:
+            await held.store.release(held.claim)
+            OUTCOMES.labels("released").inc()
+            return
+        kept = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in headers
+            if name.lower() in STORED_HEADERS
+        ]
+        if await held.store.complete(held.claim, StoredResponse(status, kept, body)):
+            OUTCOMES.labels("stored").inc()
+        else:
+            # The request outlived IDEMPOTENCY_IN_FLIGHT_SECONDS: a retry may have run meanwhile.
+            OUTCOMES.labels("claim_expired").inc()
+            log.warning("idempotency_claim_expired", status=status)
+    except RedisError as exc:
+        # The response still goes out; the claim expires and a retry is de-duplicated by job id.
+        OUTCOMES.labels("store_failed").inc()
+        log.warning("idempotency_store_failed", status=status, error=str(exc))

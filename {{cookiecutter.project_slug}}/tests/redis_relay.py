@@ -1,0 +1,80 @@
+"""A TCP relay in front of the test Redis, to stage outages without touching the server itself.
+
+The Redis behind the tests may be shared with other runs (or be a container), so it is never
+stopped. The app under test talks to the relay instead, which can go down (connections reset,
+new ones refused: what a stopped Redis looks like), hang (connections accepted, never answered)
+and come back up.
+"""
+
+import asyncio
+from contextlib import suppress
+from urllib.parse import urlsplit
+
+
+class RedisRelay:
+    def __init__(self, upstream_url: str) -> None:
+        parts = urlsplit(upstream_url)
+        self._upstream = (parts.hostname or "127.0.0.1", parts.port or 6379)
+        self._db_path = parts.path
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._hanging = False
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}{self._db_path}"
+
+    async def up(self) -> None:
+        self._hanging = False
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def down(self) -> None:
+        """Refuse new connections and reset the open ones."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+        if server is not None:
+            # Since Python 3.12 this also waits for the connections, hence after the resets.
+            await server.wait_closed()
+
+    async def hang(self) -> None:
+        """Accept connections but never answer, like a Redis behind a dropped network path."""
+        await self.down()
+        await self.up()
+        self._hanging = True
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            if self._hanging:
+                with suppress(ConnectionError):
+                    await reader.read()  # swallow requests until `down()` resets the connection
+                return
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self._upstream)
+            self._writers.add(upstream_writer)
+            try:
+                await asyncio.gather(
+                    _pipe(reader, upstream_writer),
+                    _pipe(upstream_reader, writer),
+                    return_exceptions=True,
+                )
+            finally:
+                self._writers.discard(upstream_writer)
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        with suppress(ConnectionError, RuntimeError):
+            writer.close()
