@@ -61,6 +61,17 @@ def bake(cookies):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def project(cookies_session) -> Project:  # type: ignore[no-untyped-def]
+    """The default bake, synced once and shared: tests read it or run its tools, never edit it."""
+    result = cookies_session.bake()
+    if result.exit_code != 0:
+        raise AssertionError(f"bake failed: {result.exception!r}")
+    baked = Project(Path(result.project_path))
+    baked.sync()
+    return baked
+
+
+@pytest.fixture(scope="session")
 def uv() -> str:
     found = shutil.which("uv")
     if found is None:

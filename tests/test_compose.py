@@ -6,7 +6,6 @@ Running it needs a Docker engine, which this machine lacks: `docker compose up` 
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -17,13 +16,6 @@ from tests.conftest import DEFAULT_PACKAGE, DEFAULT_SLUG, SHARED, Project
 
 APP_SERVICES = ("migrate", "web", "worker")
 COMPOSE_SCHEMA = SHARED / "schemas" / "compose-spec.json"
-
-
-@pytest.fixture(scope="module")
-def project(cookies_session) -> Project:  # type: ignore[no-untyped-def]
-    result = cookies_session.bake()
-    assert result.exit_code == 0, result.exception
-    return Project(Path(result.project_path))
 
 
 @pytest.fixture(scope="module")

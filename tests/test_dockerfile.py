@@ -36,13 +36,6 @@ BUILD_TOOLS = ("uv ", "pip ", "apt-get", "apk ", "gcc", "build-essential", "curl
 
 
 @pytest.fixture(scope="module")
-def project(cookies_session) -> Project:  # type: ignore[no-untyped-def]
-    result = cookies_session.bake()
-    assert result.exit_code == 0, result.exception
-    return Project(Path(result.project_path))
-
-
-@pytest.fixture(scope="module")
 def dockerfile(project: Project) -> Dockerfile:
     return Dockerfile.parse((project.path / "Dockerfile").read_text())
 

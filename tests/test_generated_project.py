@@ -22,32 +22,23 @@ def interpreter_available(version: str) -> bool:
     return subprocess.run([f"python{version}", "-c", ""], capture_output=True).returncode == 0
 
 
-@pytest.fixture(scope="module")
-def default_project(cookies_session) -> Project:  # type: ignore[no-untyped-def]
-    result = cookies_session.bake()
-    assert result.exit_code == 0, result.exception
-    project = Project(result.project_path)
-    project.sync()
-    return project
+def test_project_lints_clean(project: Project) -> None:
+    project.run("uv", "run", "--locked", "ruff", "check", ".")
+    project.run("uv", "run", "--locked", "ruff", "format", "--check", ".")
 
 
-def test_default_project_lints_clean(default_project: Project) -> None:
-    default_project.run("uv", "run", "--locked", "ruff", "check", ".")
-    default_project.run("uv", "run", "--locked", "ruff", "format", "--check", ".")
+def test_project_passes_mypy_strict(project: Project) -> None:
+    project.run("uv", "run", "--locked", "mypy")
 
 
-def test_default_project_passes_mypy_strict(default_project: Project) -> None:
-    default_project.run("uv", "run", "--locked", "mypy")
-
-
-def test_default_project_test_suite_passes(default_project: Project) -> None:
-    completed = default_project.run("uv", "run", "--locked", "pytest", "-q", "-p", "no:cacheprovider")
+def test_project_test_suite_passes(project: Project) -> None:
+    completed = project.run("uv", "run", "--locked", "pytest", "-q", "-p", "no:cacheprovider")
     last_line = completed.stdout.strip().splitlines()[-1]
     assert " passed" in last_line and "skipped" not in last_line, last_line
 
 
-def test_makefile_help_lists_every_target(default_project: Project) -> None:
-    output = default_project.run("make", "help").stdout
+def test_makefile_help_lists_every_target(project: Project) -> None:
+    output = project.run("make", "help").stdout
     targets = {line.split()[1] for line in output.splitlines() if line.strip().startswith("make ")}
     assert {"install", "migrate", "web", "worker", "dev", "test", "lint", "fmt"} <= targets
 

@@ -7,7 +7,6 @@ really running, KEDA and the Prometheus Operator acting on their resources) is n
 import copy
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,13 +30,6 @@ KUBE_VERSIONS = ["1.25.0", "1.37.0"]
 HOOK_EVENTS = "pre-install,pre-upgrade"
 # Free-form maps in values.yaml: their keys are names the user picks, their values must be strings.
 STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
-
-
-@pytest.fixture(scope="module")
-def project(cookies_session) -> Project:  # type: ignore[no-untyped-def]
-    result = cookies_session.bake()
-    assert result.exit_code == 0, result.exception
-    return Project(Path(result.project_path))
 
 
 @pytest.fixture(scope="module")

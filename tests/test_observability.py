@@ -113,15 +113,6 @@ class Processes:
         )
 
 
-@pytest.fixture(scope="module")
-def project(cookies_session) -> Project:  # type: ignore[no-untyped-def]
-    result = cookies_session.bake()
-    assert result.exit_code == 0, result.exception
-    baked = Project(Path(result.project_path))
-    baked.sync()
-    return baked
-
-
 def test_alert_rules_pass_promtool_check(project: Project) -> None:
     project.run(require("promtool"), "check", "rules", "deploy/prometheus/alerts.yml")
 

@@ -20,15 +20,6 @@ COMPOSE_ONLY = {"POSTGRES_PASSWORD", "REDIS_PASSWORD"}
 
 
 @pytest.fixture(scope="module")
-def project(cookies_session) -> Project:  # type: ignore[no-untyped-def]
-    result = cookies_session.bake()
-    assert result.exit_code == 0, result.exception
-    baked = Project(result.project_path)
-    baked.sync()
-    return baked
-
-
-@pytest.fixture(scope="module")
 def settings_names(project: Project) -> set[str]:
     code = f"import json; from {DEFAULT_PACKAGE}.config import Settings; " \
         "print(json.dumps([name.upper() for name in Settings.model_fields]))"
