@@ -47,7 +47,7 @@ def test_default_project_test_suite_passes(default_project: Project) -> None:
 def test_makefile_help_lists_every_target(default_project: Project) -> None:
     output = default_project.run("make", "help").stdout
     targets = {line.split()[1] for line in output.splitlines() if line.strip().startswith("make ")}
-    assert {"install", "migrate", "web", "worker", "dev", "test", "lint", "fmt"} <= targets
+    assert {"install", "migrate", "web", "worker", "dev", "test", "lint", "fmt", "bench"} <= targets
 
 
 @pytest.mark.parametrize("python_version", OTHER_PYTHONS)

@@ -8,8 +8,8 @@ import structlog
 from arq.worker import Function, func
 
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.jobs import history
 from {{ cookiecutter.package_name }}.jobs.context import JobContext
+from {{ cookiecutter.package_name }}.jobs.history_writer import HistoryWriter
 from {{ cookiecutter.package_name }}.jobs.models import JobStatus
 from {{ cookiecutter.package_name }}.jobs.queue import REQUEST_ID_KWARG
 from {{ cookiecutter.package_name }}.jobs.registry import Task
@@ -42,7 +42,7 @@ def as_arq_function(task: Task[Any], settings: Settings) -> Function:
         with structlog.contextvars.bound_contextvars(
             job_id=job.job_id, task=task.name, attempt=job.attempt, request_id=request_id
         ):
-            return await _run_recorded(task, job, kwargs, timeout)
+            return await _run_recorded(task, job, kwargs, timeout, ctx["history"])
 
     return func(
         run,
@@ -53,18 +53,20 @@ def as_arq_function(task: Task[Any], settings: Settings) -> Function:
 
 
 async def _run_recorded(
-    task: Task[Any], job: JobContext, kwargs: dict[str, Any], timeout_seconds: int
+    task: Task[Any],
+    job: JobContext,
+    kwargs: dict[str, Any],
+    timeout_seconds: int,
+    writer: HistoryWriter,
 ) -> Any:
-    async with job.sessions.begin() as session:
-        await history.mark_started(
-            session,
-            job_id=job.job_id,
-            task=task.name,
-            attempt=job.attempt,
-            kwargs=kwargs,
-            request_id=job.request_id,
-            enqueued_at=job.enqueued_at,
-        )
+    writer.started(
+        job_id=job.job_id,
+        task=task.name,
+        attempt=job.attempt,
+        kwargs=kwargs,
+        request_id=job.request_id,
+        enqueued_at=job.enqueued_at,
+    )
     log.info("job_started")
     started = time.perf_counter()
     try:
@@ -72,27 +74,31 @@ async def _run_recorded(
             result = await task.function(job, **kwargs)
     except asyncio.CancelledError:
         # The worker is shutting down past its drain time: arq re-queues the job.
-        await asyncio.shield(_finish(job, JobStatus.QUEUED, error="interrupted by worker shutdown"))
+        await asyncio.shield(
+            _finish(writer, job, JobStatus.QUEUED, error="interrupted by worker shutdown")
+        )
         log.warning("job_interrupted")
         raise
     except TimeoutError as exc:
         error = f"timed out after {timeout_seconds} s"
-        await _finish(job, JobStatus.FAILED, error=error)
+        await _finish(writer, job, JobStatus.FAILED, error=error)
         log.error("job_failed", error=error)
         raise TimeoutError(error) from exc
     except Exception as exc:
-        await _finish(job, JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        await _finish(writer, job, JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
         log.exception("job_failed")
         raise
-    await _finish(job, JobStatus.COMPLETE, result=result)
+    await _finish(writer, job, JobStatus.COMPLETE, result=result)
     log.info("job_complete", duration_ms=round((time.perf_counter() - started) * 1000, 2))
     return result
 
 
 async def _finish(
-    job: JobContext, status: JobStatus, *, result: Any = None, error: str | None = None
+    writer: HistoryWriter,
+    job: JobContext,
+    status: JobStatus,
+    *,
+    result: Any = None,
+    error: str | None = None,
 ) -> None:
-    async with job.sessions.begin() as session:
-        await history.mark_finished(
-            session, job_id=job.job_id, status=status, result=result, error=error
-        )
+    await writer.finished(job_id=job.job_id, status=status, result=result, error=error)

@@ -1,5 +1,6 @@
 """Builds the arq worker from our settings and registered tasks."""
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,11 +11,24 @@ from redis.asyncio import ConnectionPool
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
+from {{ cookiecutter.package_name }}.jobs.history_writer import HistoryWriter
 from {{ cookiecutter.package_name }}.jobs.registry import Task
 from {{ cookiecutter.package_name }}.jobs.runner import as_arq_function
 from {{ cookiecutter.package_name }}.jobs.serializer import deserialize, serialize
 
 log = structlog.get_logger("worker")
+
+
+class _WithoutPerJobLines(logging.Filter):
+    """Drops arq's own lines per job: the runner logs each job's start and end with its context."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # arq's per-job messages, and only those, start with the job's elapsed time.
+        return not (isinstance(record.msg, str) and record.msg.startswith("%6.2fs"))
+
+
+# Once per process, for every worker this module builds.
+logging.getLogger("arq.worker").addFilter(_WithoutPerJobLines())
 
 
 def create_worker_redis(settings: Settings) -> ArqRedis:
@@ -42,9 +56,13 @@ def build_worker(
         ctx["engine"] = engine
         ctx["sessions"] = create_session_factory(engine)
         ctx["settings"] = settings
+        ctx["history"] = HistoryWriter(engine)
+        ctx["history"].start()
         log.info("worker_started", tasks=[t.name for t in tasks], queue=settings.queue_name)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        # arq has awaited every job by now; a write that still comes is written on its own.
+        await ctx["history"].close()
         await ctx["engine"].dispose()
         log.info("worker_stopped")
 
@@ -63,6 +81,6 @@ def build_worker(
         job_completion_wait=settings.worker_drain_seconds,
         job_serializer=serialize,
         job_deserializer=deserialize,
-        # Our runner logs every job with its context; arq's own result lines would repeat them.
+        # arq's per-job lines are dropped above; this also spares formatting each result for them.
         log_results=False,
     )

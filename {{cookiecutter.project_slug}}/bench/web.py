@@ -1,0 +1,301 @@
+"""Enqueue path: POST /v1/reports against a bare route and a plain arq enqueue in the same app.
+
+Real uvicorn processes on a free loopback port, loaded by wrk from a separate process; then
+Redis round trips per accepted POST, counted by the private redis-server itself.
+"""
+
+import asyncio
+import json
+import sys
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from redis.asyncio import Redis
+
+from bench import progress
+from bench.context import BenchContext
+from bench.report import Table, Target, mib, ms, ratio
+from bench.services import ServiceError, child, free_port, plain_dsn, rss_kib
+
+LUA_SCRIPT = Path(__file__).with_name("post.lua")
+# Concurrent connections from wrk: more than one process serves at once, fewer than the pools.
+CONNECTIONS = 32
+WEB_WORKER_COUNTS = (1, 2)
+ROUND_TRIP_REQUESTS = 200
+READY_TIMEOUT_SECONDS = 60
+REQUEST_BODY = {"title": "bench", "work_seconds": 0}
+
+
+@dataclass(frozen=True)
+class Route:
+    key: str
+    path: str
+    label: str
+
+
+HELLO = Route("hello", "/bench/hello", "bare route of the same app (baseline)")
+ARQ = Route("arq", "/bench/arq-enqueue", "plain arq enqueue_job, pool opened at start-up")
+FULL = Route("full", "/v1/reports", "POST /v1/reports, the full path")
+ROUTES = (HELLO, ARQ, FULL)
+
+
+@dataclass(frozen=True)
+class Load:
+    requests_per_second: float
+    p50_us: int
+    p99_us: int
+    requests: int
+    http_errors: int
+    socket_errors: int
+
+
+@dataclass(frozen=True)
+class RoundTrips:
+    accepted: int
+    statuses: dict[int, int]
+    round_trips: float
+    commands: dict[str, float]
+
+
+@dataclass
+class WebResults:
+    seconds: int
+    load: dict[tuple[int, str], Load] = field(default_factory=dict)
+    round_trips: dict[str, RoundTrips] = field(default_factory=dict)
+    rss_idle: dict[str, int] = field(default_factory=dict)
+    rss_end: dict[str, int] = field(default_factory=dict)
+    peak_db_connections: dict[int, int] = field(default_factory=dict)
+    peak_redis_clients: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Server:
+    pid: int
+    url: str
+    log: Path
+    workers: int
+
+
+@contextmanager
+def web_server(ctx: BenchContext, workers: int) -> Iterator[Server]:
+    port = free_port()
+    log = ctx.log(f"web-{workers}-workers")
+    args = [sys.executable, "-m", "bench.app", "--port", str(port), "--workers", str(workers)]
+    with child(args, log=log, env=ctx.service_env()) as process:
+        yield Server(process.pid, f"http://127.0.0.1:{port}", log, workers)
+
+
+async def wait_ready(server: Server) -> None:
+    """Until /readyz answers 200 and every worker process has finished its start-up."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=2) as http:
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+                while True:
+                    started = server.log.read_text().count("Application startup complete")
+                    try:
+                        ready = (await http.get("/readyz")).status_code == 200
+                    except httpx.TransportError:
+                        ready = False
+                    if ready and started >= server.workers:
+                        return
+                    await asyncio.sleep(0.2)
+        except TimeoutError:
+            raise ServiceError(f"the web server did not get ready; see {server.log}") from None
+
+
+async def wrk(url: str, seconds: int) -> Load:
+    tag = uuid.uuid4().hex[:12]
+    args = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s"]
+    process = await asyncio.create_subprocess_exec(
+        *args, "-s", str(LUA_SCRIPT), url, "--", tag,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    if process.returncode != 0:
+        raise ServiceError(f"wrk failed on {url}: {err.decode().strip()}")
+    summary = json.loads(out.decode().strip().splitlines()[-1])
+    return Load(
+        requests_per_second=summary["requests"] / (summary["duration_us"] / 1e6),
+        p50_us=summary["p50_us"],
+        p99_us=summary["p99_us"],
+        requests=summary["requests"],
+        http_errors=summary["http_errors"],
+        socket_errors=summary["socket_errors"],
+    )
+
+
+@dataclass
+class Peaks:
+    database: int = 0
+    redis: int = 0
+
+
+@asynccontextmanager
+async def connection_peaks(ctx: BenchContext) -> AsyncIterator[Peaks]:
+    """Sample how many Postgres and Redis connections the services hold, keeping the peak."""
+    peaks = Peaks()
+    database = await asyncpg.connect(plain_dsn(ctx.database_url))
+    redis = Redis.from_url(ctx.redis.url)
+    name = ctx.database_url.rsplit("/", 1)[-1]
+
+    async def sample() -> None:
+        while True:
+            db = await database.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 "
+                "AND pid <> pg_backend_pid()",
+                name,
+            )
+            clients = int((await redis.info("clients"))["connected_clients"]) - 1
+            peaks.database = max(peaks.database, int(db))
+            peaks.redis = max(peaks.redis, clients)
+            await asyncio.sleep(0.25)
+
+    sampler = asyncio.create_task(sample())
+    try:
+        yield peaks
+    finally:
+        sampler.cancel()
+        await asyncio.gather(sampler, return_exceptions=True)
+        await database.close()
+        await redis.aclose()
+
+
+def idempotency_key(tag: str, number: int) -> dict[str, str]:
+    return {"Idempotency-Key": f'"bench-{tag}-{number}"'}
+
+
+async def _redis_counters(redis: Redis) -> tuple[int, Counter[str]]:
+    """Requests read from clients, and calls per command, from Redis's own INFO."""
+    info: dict[str, Any] = await redis.info("all")
+    calls: Counter[str] = Counter()
+    for key, value in info.items():
+        if key.startswith("cmdstat_"):
+            calls[key.removeprefix("cmdstat_")] = int(value["calls"])
+    return int(info.get("total_reads_processed", 0)), calls
+
+
+async def count_round_trips(ctx: BenchContext, server: Server, route: Route) -> RoundTrips:
+    """Sequential requests, so that each request read by Redis is one round trip of ours."""
+    tag = uuid.uuid4().hex[:12]
+    redis = Redis.from_url(ctx.redis.url)
+    statuses: Counter[int] = Counter()
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        # Warm-up: connections opened, scripts loaded, statements prepared.
+        for number in range(20):
+            await http.post(route.path, json=REQUEST_BODY, headers=idempotency_key(tag, -number))
+        reads_before, calls_before = await _redis_counters(redis)
+        for number in range(ROUND_TRIP_REQUESTS):
+            response = await http.post(
+                route.path, json=REQUEST_BODY, headers=idempotency_key(tag, number)
+            )
+            statuses[response.status_code] += 1
+        reads_after, calls_after = await _redis_counters(redis)
+    await redis.aclose()
+    accepted = sum(count for status, count in statuses.items() if 200 <= status < 300)
+    per = max(accepted, 1)
+    # The second INFO is itself one request read; INFO calls are not the service's.
+    reads = reads_after - reads_before - 1
+    calls = calls_after - calls_before
+    del calls["info"]
+    return RoundTrips(
+        accepted=accepted,
+        statuses=dict(statuses),
+        round_trips=reads / per,
+        commands={name: count / per for name, count in sorted(calls.items()) if count},
+    )
+
+
+async def run(ctx: BenchContext) -> WebResults:
+    results = WebResults(seconds=3 if ctx.quick else 8)
+    for workers in WEB_WORKER_COUNTS:
+        progress(f"enqueue path: starting uvicorn with {workers} worker process(es)")
+        with web_server(ctx, workers) as server:
+            await wait_ready(server)
+            if workers == 1:
+                results.rss_idle = rss_kib(server.pid)
+                for route in ROUTES:
+                    progress(f"enqueue path: Redis round trips of {route.path}")
+                    results.round_trips[route.key] = await count_round_trips(ctx, server, route)
+            for route in ROUTES:
+                progress(f"enqueue path: wrk on {route.path}, {workers} worker(s)")
+                await wrk(server.url + route.path, 1)  # warm-up, not counted
+                async with connection_peaks(ctx) as peaks:
+                    load = await wrk(server.url + route.path, results.seconds)
+                results.load[workers, route.key] = load
+                if route is FULL:
+                    results.peak_db_connections[workers] = peaks.database
+                    results.peak_redis_clients[workers] = peaks.redis
+            if workers == 1:
+                results.rss_end = rss_kib(server.pid)
+    return results
+
+
+def render(results: WebResults) -> tuple[list[str], list[Target]]:
+    table = Table(
+        f"Enqueue path: wrk, {CONNECTIONS} connections, {results.seconds} s per run",
+        ("route", "workers", "req/s", "p50", "p99", "vs bare", "errors"),
+    )
+    for workers in WEB_WORKER_COUNTS:
+        hello = results.load[workers, HELLO.key].requests_per_second
+        for route in ROUTES:
+            load = results.load[workers, route.key]
+            table.add(
+                route.label,
+                workers,
+                f"{load.requests_per_second:,.0f}",
+                ms(load.p50_us),
+                ms(load.p99_us),
+                ratio(load.requests_per_second, hello),
+                load.http_errors + load.socket_errors,
+            )
+    for workers in WEB_WORKER_COUNTS:
+        table.notes.append(
+            f"{workers} worker(s), full path: at most {results.peak_db_connections[workers]} "
+            f"Postgres and {results.peak_redis_clients[workers]} Redis connections in use"
+        )
+    trips = Table(
+        f"Redis per request ({ROUND_TRIP_REQUESTS} sequential requests, from the server's INFO)",
+        ("route", "accepted", "round trips", "commands (INFO commandstats)"),
+    )
+    for route in ROUTES[1:]:
+        counted = results.round_trips[route.key]
+        commands = ", ".join(f"{name} {count:g}" for name, count in counted.commands.items())
+        trips.add(route.label, counted.accepted, f"{counted.round_trips:.2f}", commands)
+    trips.notes.append(
+        "round trips = requests Redis read (total_reads_processed); commands run inside a "
+        "script or MULTI/EXEC count in commandstats but share their request's round trip"
+    )
+    memory = (
+        f"Web process memory (1 worker): {mib(results.rss_idle['VmRSS'])} idle, "
+        f"{mib(results.rss_end['VmRSS'])} after the load runs (peak {mib(results.rss_end['VmHWM'])})"
+    )
+    targets = [
+        Target(
+            f"full POST req/s / plain arq route req/s, {workers} worker(s)",
+            results.load[workers, FULL.key].requests_per_second
+            / results.load[workers, ARQ.key].requests_per_second,
+            1.0,
+        )
+        for workers in WEB_WORKER_COUNTS
+    ]
+    targets.append(
+        Target(
+            "Redis round trips per accepted POST",
+            results.round_trips[FULL.key].round_trips,
+            4,
+            True,
+        )
+    )
+    return [table.render(), trips.render(), memory], targets
