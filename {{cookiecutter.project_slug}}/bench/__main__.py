@@ -15,12 +15,13 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from pathlib import Path
 
 from bench import machine, progress, web, workers
 from bench.context import BenchContext
-from bench.report import Target
+from bench.report import Rendered, Target
 from bench.services import (
     ServiceError,
     postgres_version,
@@ -59,18 +60,22 @@ def missing() -> list[str]:
     return problems
 
 
+# Each group of benchmarks: its name for --only, and what measures it and renders the results.
+GROUPS: dict[str, Callable[[BenchContext], Awaitable[Rendered]]] = {
+    "enqueue": web.measure,
+    "worker": workers.measure,
+}
+
+
 async def run_all(ctx: BenchContext, description: str, only: str | None) -> None:
     started = time.monotonic()
-    rendered = []
-    if only in (None, "enqueue"):
-        rendered.append(web.render(await web.run(ctx)))
-    if only in (None, "worker"):
-        rendered.append(workers.render(await workers.run(ctx)))
     sections: list[str] = []
     targets: list[Target] = []
-    for lines, found in rendered:
-        sections += lines
-        targets += found
+    for name, measure in GROUPS.items():
+        if only in (None, name):
+            lines, found = await measure(ctx)
+            sections += lines
+            targets += found
     print(f"\nMachine: {description}\n")
     print("\n\n".join(sections))
     print("\nTargets (ratios from this run; nothing fails on them):")
@@ -81,7 +86,7 @@ async def run_all(ctx: BenchContext, description: str, only: str | None) -> None
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="shorter runs, rougher numbers")
-    parser.add_argument("--only", choices=["enqueue", "worker"], help="run one group of benchmarks")
+    parser.add_argument("--only", choices=list(GROUPS), help="run one group of benchmarks")
     args = parser.parse_args(argv)
     if problems := missing():
         print("make bench cannot run yet:", *problems, sep="\n  ", file=sys.stderr)

@@ -1,7 +1,8 @@
-"""The service's own app plus two comparison routes, served only by the enqueue-path benchmark.
+"""The service's own app plus comparison routes, served only by the enqueue-path benchmark.
 
 POST /bench/hello         answers at once: what the app's middleware and routing cost
 POST /bench/arq-enqueue   a plain arq `enqueue_job` on a pool opened at start-up, nothing else
+POST /bench/history-row   the Postgres half of `jobs.submit` alone: insert the job's row, commit
 
 `python -m bench.app --port P --workers N` serves it with the same uvicorn options as `web`.
 """
@@ -16,6 +17,8 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from fastapi import FastAPI, Request, status
 
 from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.core.dependencies import RequestIdDep, SessionDep
+from {{ cookiecutter.package_name }}.jobs import history, new_job_id
 from {{ cookiecutter.package_name }}.main import create_app
 
 # The arq baseline writes to arq's own default queue, apart from ours.
@@ -49,6 +52,16 @@ def create_bench_app() -> FastAPI:
         pool: ArqRedis = request.state.arq_pool
         job = await pool.enqueue_job(ARQ_TASK, title="bench", work_seconds=0)
         return {"job_id": job.job_id if job else None}
+
+    @app.post("/bench/history-row", status_code=status.HTTP_202_ACCEPTED, include_in_schema=False)
+    async def history_row(session: SessionDep, request_id: RequestIdDep) -> dict[str, str]:
+        job_id = new_job_id()
+        kwargs = {"title": "bench", "work_seconds": 0}
+        history.record_queued(
+            session, job_id=job_id, task=ARQ_TASK, kwargs=kwargs, request_id=request_id
+        )
+        await session.commit()
+        return {"job_id": job_id}
 
     return app
 

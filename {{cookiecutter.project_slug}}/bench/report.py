@@ -48,6 +48,10 @@ class Target:
         return f"  {verdict:6}  {self.name}: {self.measured:.2f} (target {sign} {self.goal:g})"
 
 
+# What a group of benchmarks prints: its sections, and the targets it checked.
+Rendered = tuple[list[str], list[Target]]
+
+
 def ms(microseconds: float) -> str:
     return f"{microseconds / 1000:.1f} ms"
 

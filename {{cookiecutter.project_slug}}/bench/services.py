@@ -47,14 +47,6 @@ def rss_kib(pid: int) -> dict[str, int]:
     return fields
 
 
-def child_pids(pid: int) -> list[int]:
-    """Direct children of a process (uvicorn's worker processes under its supervisor)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(child) for child in (task / "children").read_text().split()]
-    return found
-
-
 @contextmanager
 def child(
     args: list[str], *, log: Path, env: dict[str, str] | None = None, stop_timeout: float = 15
@@ -167,26 +159,31 @@ async def postgres_version(database_url: str) -> str:
 def scratch_database(server_url: str, workdir: Path) -> Iterator[str]:
     """A new database on the given server, migrated to head, dropped on the way out."""
     name = f"bench_{uuid.uuid4().hex[:12]}"
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    server = make_url(server_url).set(drivername="postgresql+asyncpg")
+    url = server.set(database=name).render_as_string(hide_password=False)
+    shown = server.render_as_string(hide_password=True)
     try:
-        asyncio.run(_execute(admin_dsn(server_url), f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise ServiceError(f"cannot create a scratch database on {server_url}: {exc}") from exc
-    try:
-        migrate = [sys.executable, "-m", "{{ cookiecutter.package_name }}.cli", "migrate"]
-        completed = subprocess.run(
-            migrate,
-            cwd=PROJECT_ROOT,
-            env={**os.environ, "DATABASE_URL": url},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if completed.returncode != 0:
-            raise ServiceError(f"migrating the scratch database failed:\n{completed.stderr}")
+        try:
+            asyncio.run(_execute(admin_dsn(url), f'CREATE DATABASE "{name}"'))
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise ServiceError(f"cannot create a scratch database on {shown}: {exc}") from exc
+        log = workdir / "migrate.log"
+        with log.open("wb") as out:
+            migrate = subprocess.run(
+                [sys.executable, "-m", "{{ cookiecutter.package_name }}.cli", "migrate"],
+                cwd=PROJECT_ROOT,
+                env={**os.environ, "DATABASE_URL": url},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=120,
+                check=False,
+            )
+        if migrate.returncode != 0:
+            raise ServiceError(f"migrating the scratch database failed; see {log}")
         yield url
     finally:
-        asyncio.run(
-            _execute(admin_dsn(server_url), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        )
+        try:
+            drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+            asyncio.run(_execute(admin_dsn(url), drop))
+        except (OSError, asyncpg.PostgresError) as exc:
+            print(f"could not drop the scratch database {name} on {shown}: {exc}", file=sys.stderr)

@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 
 from bench import progress
 from bench.context import BenchContext
-from bench.report import Table, Target, mib, ms, ratio
+from bench.report import Rendered, Table, Target, mib, ms, ratio
 from bench.services import ServiceError, child, free_port, plain_dsn, rss_kib
 
 LUA_SCRIPT = Path(__file__).with_name("post.lua")
@@ -42,8 +42,9 @@ class Route:
 
 HELLO = Route("hello", "/bench/hello", "bare route of the same app (baseline)")
 ARQ = Route("arq", "/bench/arq-enqueue", "plain arq enqueue_job, pool opened at start-up")
+HISTORY = Route("history", "/bench/history-row", "the job's Postgres row alone (insert, commit)")
 FULL = Route("full", "/v1/reports", "POST /v1/reports, the full path")
-ROUTES = (HELLO, ARQ, FULL)
+ROUTES = (HELLO, ARQ, HISTORY, FULL)
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,8 @@ class Peaks:
 
 @asynccontextmanager
 async def connection_peaks(ctx: BenchContext) -> AsyncIterator[Peaks]:
-    """Sample how many Postgres and Redis connections the services hold, keeping the peak."""
+    """Sample the Postgres connections open to the scratch database and the Redis connections
+    that ran a command in the last second, keeping the peaks."""
     peaks = Peaks()
     database = await asyncpg.connect(plain_dsn(ctx.database_url))
     redis = Redis.from_url(ctx.redis.url)
@@ -152,15 +154,16 @@ async def connection_peaks(ctx: BenchContext) -> AsyncIterator[Peaks]:
 
     async def sample() -> None:
         while True:
-            db = await database.fetchval(
+            open_connections = await database.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 "
                 "AND pid <> pg_backend_pid()",
                 name,
             )
-            clients = int((await redis.info("clients"))["connected_clients"]) - 1
-            peaks.database = max(peaks.database, int(db))
-            peaks.redis = max(peaks.redis, clients)
-            await asyncio.sleep(0.25)
+            clients = await redis.client_list()
+            busy = [c for c in clients if int(c["idle"]) <= 1 and c["cmd"] != "client|list"]
+            peaks.database = max(peaks.database, int(open_connections))
+            peaks.redis = max(peaks.redis, len(busy))
+            await asyncio.sleep(0.1)
 
     sampler = asyncio.create_task(sample())
     try:
@@ -220,16 +223,16 @@ async def count_round_trips(ctx: BenchContext, server: Server, route: Route) -> 
 async def run(ctx: BenchContext) -> WebResults:
     results = WebResults(seconds=3 if ctx.quick else 8)
     for workers in WEB_WORKER_COUNTS:
-        progress(f"enqueue path: starting uvicorn with {workers} worker process(es)")
+        progress(f"enqueue path: starting uvicorn with {workers_label(workers)}")
         with web_server(ctx, workers) as server:
             await wait_ready(server)
             if workers == 1:
                 results.rss_idle = rss_kib(server.pid)
-                for route in ROUTES:
+                for route in (ARQ, FULL):
                     progress(f"enqueue path: Redis round trips of {route.path}")
                     results.round_trips[route.key] = await count_round_trips(ctx, server, route)
             for route in ROUTES:
-                progress(f"enqueue path: wrk on {route.path}, {workers} worker(s)")
+                progress(f"enqueue path: wrk on {route.path}, {workers_label(workers)}")
                 await wrk(server.url + route.path, 1)  # warm-up, not counted
                 async with connection_peaks(ctx) as peaks:
                     load = await wrk(server.url + route.path, results.seconds)
@@ -242,7 +245,11 @@ async def run(ctx: BenchContext) -> WebResults:
     return results
 
 
-def render(results: WebResults) -> tuple[list[str], list[Target]]:
+def workers_label(workers: int) -> str:
+    return f"{workers} worker" + ("s" if workers > 1 else "")
+
+
+def render(results: WebResults) -> Rendered:
     table = Table(
         f"Enqueue path: wrk, {CONNECTIONS} connections, {results.seconds} s per run",
         ("route", "workers", "req/s", "p50", "p99", "vs bare", "errors"),
@@ -260,19 +267,29 @@ def render(results: WebResults) -> tuple[list[str], list[Target]]:
                 ratio(load.requests_per_second, hello),
                 load.http_errors + load.socket_errors,
             )
+    if any(load.http_errors or load.socket_errors for load in results.load.values()):
+        table.notes.append(
+            "req/s counts every response, errors included: a rejected request (429, 4xx, 5xx) "
+            "is cheaper than an accepted one; see bench/README.md"
+        )
     for workers in WEB_WORKER_COUNTS:
         table.notes.append(
-            f"{workers} worker(s), full path: at most {results.peak_db_connections[workers]} "
-            f"Postgres and {results.peak_redis_clients[workers]} Redis connections in use"
+            f"{workers_label(workers)}, full path: at most {results.peak_db_connections[workers]} "
+            f"Postgres connections open, {results.peak_redis_clients[workers]} Redis "
+            "connections busy"
         )
     trips = Table(
         f"Redis per request ({ROUND_TRIP_REQUESTS} sequential requests, from the server's INFO)",
         ("route", "accepted", "round trips", "commands (INFO commandstats)"),
     )
-    for route in ROUTES[1:]:
+    for route in (ARQ, FULL):
         counted = results.round_trips[route.key]
         commands = ", ".join(f"{name} {count:g}" for name, count in counted.commands.items())
         trips.add(route.label, counted.accepted, f"{counted.round_trips:.2f}", commands)
+        if counted.accepted != ROUND_TRIP_REQUESTS:
+            trips.notes.append(
+                f"{route.path} answered {counted.statuses}: not every request counted"
+            )
     trips.notes.append(
         "round trips = requests Redis read (total_reads_processed); commands run inside a "
         "script or MULTI/EXEC count in commandstats but share their request's round trip"
@@ -283,7 +300,7 @@ def render(results: WebResults) -> tuple[list[str], list[Target]]:
     )
     targets = [
         Target(
-            f"full POST req/s / plain arq route req/s, {workers} worker(s)",
+            f"full POST req/s / plain arq route req/s, {workers_label(workers)}",
             results.load[workers, FULL.key].requests_per_second
             / results.load[workers, ARQ.key].requests_per_second,
             1.0,
@@ -299,3 +316,7 @@ def render(results: WebResults) -> tuple[list[str], list[Target]]:
         )
     )
     return [table.render(), trips.render(), memory], targets
+
+
+async def measure(ctx: BenchContext) -> Rendered:
+    return render(await run(ctx))
