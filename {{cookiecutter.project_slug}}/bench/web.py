@@ -1,25 +1,23 @@
 """Enqueue path: POST /v1/reports against a bare route and a plain arq enqueue in the same app.
 
-Real uvicorn processes on a free loopback port, loaded by wrk from a separate process; then
-Redis round trips per accepted POST, counted by the private redis-server itself.
+Real uvicorn processes on a free loopback port, loaded by wrk from a separate process, with the
+Redis round trips of each enqueue counted first (bench/round_trips.py).
 """
 
 import asyncio
 import json
 import sys
 import uuid
-from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
 from redis.asyncio import Redis
 
-from bench import progress
+from bench import progress, round_trips
 from bench.context import BenchContext
 from bench.report import Rendered, Table, Target, mib, ms, ratio
 from bench.services import ServiceError, child, free_port, plain_dsn, rss_kib
@@ -28,9 +26,7 @@ LUA_SCRIPT = Path(__file__).with_name("post.lua")
 # Concurrent connections from wrk: more than one process serves at once, fewer than the pools.
 CONNECTIONS = 32
 WEB_WORKER_COUNTS = (1, 2)
-ROUND_TRIP_REQUESTS = 200
 READY_TIMEOUT_SECONDS = 60
-REQUEST_BODY = {"title": "bench", "work_seconds": 0}
 
 
 @dataclass(frozen=True)
@@ -57,19 +53,11 @@ class Load:
     socket_errors: int
 
 
-@dataclass(frozen=True)
-class RoundTrips:
-    accepted: int
-    statuses: dict[int, int]
-    round_trips: float
-    commands: dict[str, float]
-
-
 @dataclass
 class WebResults:
     seconds: int
     load: dict[tuple[int, str], Load] = field(default_factory=dict)
-    round_trips: dict[str, RoundTrips] = field(default_factory=dict)
+    redis_trips: dict[str, round_trips.RoundTrips] = field(default_factory=dict)
     rss_idle: dict[str, int] = field(default_factory=dict)
     rss_end: dict[str, int] = field(default_factory=dict)
     peak_db_connections: dict[int, int] = field(default_factory=dict)
@@ -175,51 +163,6 @@ async def connection_peaks(ctx: BenchContext) -> AsyncIterator[Peaks]:
         await redis.aclose()
 
 
-def idempotency_key(tag: str, number: int) -> dict[str, str]:
-    return {"Idempotency-Key": f'"bench-{tag}-{number}"'}
-
-
-async def _redis_counters(redis: Redis) -> tuple[int, Counter[str]]:
-    """Requests read from clients, and calls per command, from Redis's own INFO."""
-    info: dict[str, Any] = await redis.info("all")
-    calls: Counter[str] = Counter()
-    for key, value in info.items():
-        if key.startswith("cmdstat_"):
-            calls[key.removeprefix("cmdstat_")] = int(value["calls"])
-    return int(info.get("total_reads_processed", 0)), calls
-
-
-async def count_round_trips(ctx: BenchContext, server: Server, route: Route) -> RoundTrips:
-    """Sequential requests, so that each request read by Redis is one round trip of ours."""
-    tag = uuid.uuid4().hex[:12]
-    redis = Redis.from_url(ctx.redis.url)
-    statuses: Counter[int] = Counter()
-    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
-        # Warm-up: connections opened, scripts loaded, statements prepared.
-        for number in range(20):
-            await http.post(route.path, json=REQUEST_BODY, headers=idempotency_key(tag, -number))
-        reads_before, calls_before = await _redis_counters(redis)
-        for number in range(ROUND_TRIP_REQUESTS):
-            response = await http.post(
-                route.path, json=REQUEST_BODY, headers=idempotency_key(tag, number)
-            )
-            statuses[response.status_code] += 1
-        reads_after, calls_after = await _redis_counters(redis)
-    await redis.aclose()
-    accepted = sum(count for status, count in statuses.items() if 200 <= status < 300)
-    per = max(accepted, 1)
-    # The second INFO is itself one request read; INFO calls are not the service's.
-    reads = reads_after - reads_before - 1
-    calls = calls_after - calls_before
-    del calls["info"]
-    return RoundTrips(
-        accepted=accepted,
-        statuses=dict(statuses),
-        round_trips=reads / per,
-        commands={name: count / per for name, count in sorted(calls.items()) if count},
-    )
-
-
 async def run(ctx: BenchContext) -> WebResults:
     results = WebResults(seconds=3 if ctx.quick else 8)
     for workers in WEB_WORKER_COUNTS:
@@ -230,7 +173,8 @@ async def run(ctx: BenchContext) -> WebResults:
                 results.rss_idle = rss_kib(server.pid)
                 for route in (ARQ, FULL):
                     progress(f"enqueue path: Redis round trips of {route.path}")
-                    results.round_trips[route.key] = await count_round_trips(ctx, server, route)
+                    counted = await round_trips.count(ctx.redis.url, server.url, route.path)
+                    results.redis_trips[route.key] = counted
             for route in ROUTES:
                 progress(f"enqueue path: wrk on {route.path}, {workers_label(workers)}")
                 await wrk(server.url + route.path, 1)  # warm-up, not counted
@@ -278,21 +222,8 @@ def render(results: WebResults) -> Rendered:
             f"Postgres connections open, {results.peak_redis_clients[workers]} Redis "
             "connections busy"
         )
-    trips = Table(
-        f"Redis per request ({ROUND_TRIP_REQUESTS} sequential requests, from the server's INFO)",
-        ("route", "accepted", "round trips", "commands (INFO commandstats)"),
-    )
-    for route in (ARQ, FULL):
-        counted = results.round_trips[route.key]
-        commands = ", ".join(f"{name} {count:g}" for name, count in counted.commands.items())
-        trips.add(route.label, counted.accepted, f"{counted.round_trips:.2f}", commands)
-        if counted.accepted != ROUND_TRIP_REQUESTS:
-            trips.notes.append(
-                f"{route.path} answered {counted.statuses}: not every request counted"
-            )
-    trips.notes.append(
-        "round trips = requests Redis read (total_reads_processed); commands run inside a "
-        "script or MULTI/EXEC count in commandstats but share their request's round trip"
+    trips = round_trips.render(
+        {route.label: results.redis_trips[route.key] for route in (ARQ, FULL)}
     )
     memory = (
         f"Web process memory (1 worker): {mib(results.rss_idle['VmRSS'])} idle, "
@@ -310,12 +241,12 @@ def render(results: WebResults) -> Rendered:
     targets.append(
         Target(
             "Redis round trips per accepted POST",
-            results.round_trips[FULL.key].round_trips,
+            results.redis_trips[FULL.key].round_trips,
             4,
             True,
         )
     )
-    return [table.render(), trips.render(), memory], targets
+    return [table.render(), trips, memory], targets
 
 
 async def measure(ctx: BenchContext) -> Rendered:

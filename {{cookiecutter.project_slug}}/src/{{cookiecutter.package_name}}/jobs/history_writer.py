@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import JSON, Table, bindparam, update
+from sqlalchemy import JSON, Insert, Table, bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -48,7 +48,7 @@ _FINISH = (
 
 
 @functools.cache
-def _start_statement(dialect: str) -> Any:
+def _start_statement(dialect: str) -> Insert:
     """history.mark_started for many rows, built once per dialect (building costs more than
     executing)."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
