@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)
                 stop_all()
     except KeyboardInterrupt:
+        shutil.rmtree(workdir, ignore_errors=True)
         print("\ninterrupted; every process and the scratch database were removed", file=sys.stderr)
         return 130
     except ServiceError as exc:
