@@ -40,7 +40,7 @@ def test_project_test_suite_passes(project: Project) -> None:
 def test_makefile_help_lists_every_target(project: Project) -> None:
     output = project.run("make", "help").stdout
     targets = {line.split()[1] for line in output.splitlines() if line.strip().startswith("make ")}
-    assert {"install", "migrate", "web", "worker", "dev", "test", "lint", "fmt"} <= targets
+    assert {"install", "migrate", "web", "worker", "dev", "test", "lint", "fmt", "bench"} <= targets
 
 
 @pytest.mark.parametrize("python_version", OTHER_PYTHONS)

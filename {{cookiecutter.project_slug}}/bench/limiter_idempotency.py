@@ -140,7 +140,7 @@ def private_redis() -> Iterator[str]:
         "no",
     ]
     # Our own redis-server binary with fixed arguments: nothing untrusted reaches the command.
-    server = subprocess.Popen(arguments, stdout=subprocess.DEVNULL)  # noqa: S603
+    server = subprocess.Popen(arguments, stdout=subprocess.DEVNULL)
     try:
         yield f"redis://127.0.0.1:{port}/0"
     finally:

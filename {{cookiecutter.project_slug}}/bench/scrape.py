@@ -51,7 +51,7 @@ def private_redis() -> Iterator[str]:
     if binary is None:
         raise SystemExit("error: redis-server is not installed")
     port = free_port()
-    server = subprocess.Popen(  # noqa: S603 - the resolved binary with fixed arguments
+    server = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
     )

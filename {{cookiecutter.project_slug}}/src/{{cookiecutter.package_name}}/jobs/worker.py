@@ -1,6 +1,7 @@
 """Builds and runs the arq worker for our tasks, with its probes on `WORKER_HTTP_PORT`."""
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
@@ -24,6 +25,18 @@ from {{ cookiecutter.package_name }}.jobs.runner import as_arq_function, timeout
 from {{ cookiecutter.package_name }}.jobs.serializer import deserialize, serialize
 
 log = structlog.get_logger("worker")
+
+
+class _WithoutPerJobLines(logging.Filter):
+    """Drops arq's own lines per job: the runner logs each job's start and end with its context."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # arq's per-job messages, and only those, start with the job's elapsed time.
+        return not (isinstance(record.msg, str) and record.msg.startswith("%6.2fs"))
+
+
+# Once per process, for every worker this module builds.
+logging.getLogger("arq.worker").addFilter(_WithoutPerJobLines())
 
 
 def create_worker_redis(settings: Settings) -> ArqRedis:

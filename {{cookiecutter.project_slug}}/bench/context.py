@@ -1,0 +1,45 @@
+"""What every benchmark gets: where the services are, where logs go, and how long to run."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from {{ cookiecutter.package_name }}.config import Settings
+
+from bench.services import PrivateRedis
+
+# Settings every service process runs with in a benchmark; all others keep config.py's defaults.
+SERVICE_SETTINGS = {
+    # Production's log format and level: JSON lines at INFO, written to a log file per process.
+    "ENVIRONMENT": "development",
+    "LOG_JSON": "true",
+    "LOG_LEVEL": "INFO",
+}
+
+
+@dataclass(frozen=True)
+class BenchContext:
+    database_url: str
+    redis: PrivateRedis
+    workdir: Path
+    quick: bool
+
+    def service_env(self, **overrides: str) -> dict[str, str]:
+        """A child's environment: the defaults under test, not the developer's .env or shell."""
+        names = {name.upper() for name in Settings.model_fields}
+        inherited = {key: value for key, value in os.environ.items() if key not in names}
+        return {
+            **inherited,
+            **SERVICE_SETTINGS,
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis.url,
+            **overrides,
+        }
+
+    def settings(self, **overrides: object) -> Settings:
+        """The same settings, in this process."""
+        base = Settings(_env_file=None, database_url=self.database_url, redis_url=self.redis.url)
+        return base.model_copy(update=overrides)
+
+    def log(self, name: str) -> Path:
+        return self.workdir / f"{name}.log"
