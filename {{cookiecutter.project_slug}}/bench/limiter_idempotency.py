@@ -1,6 +1,6 @@
 """What the rate limiter and the Idempotency-Key layer cost on POST /v1/reports, in one run.
 
-    uv run python bench/limiter_idempotency.py [--requests 1000] [--database-url URL]
+    uv run python -m bench.limiter_idempotency [--requests 1000] [--database-url URL]
 
 Starts a private redis-server (so that INFO commandstats counts this run alone) and a scratch
 database (a temporary SQLite file, or a scratch database on the Postgres server that
@@ -19,17 +19,13 @@ numbers are for reading and for comparing runs on the same machine.
 import argparse
 import asyncio
 import inspect
-import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +50,8 @@ from {{ cookiecutter.package_name }}.core.resources import Resources
 from {{ cookiecutter.package_name }}.jobs.schemas import JobAccepted
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.reports import router as report_routes
+
+from bench.services import private_redis
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BODY = {"title": "Benchmark", "work_seconds": 0}
@@ -113,39 +111,6 @@ def variant_app(settings: Settings, variant: Variant) -> FastAPI:
         )
         app.include_router(plain, dependencies=rate_limited)
     return app
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextmanager
-def private_redis() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("error: redis-server is not on PATH; the benchmark starts a private one")
-    port = free_port()
-    arguments = [
-        binary,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]
-    # Our own redis-server binary with fixed arguments: nothing untrusted reaches the command.
-    server = subprocess.Popen(arguments, stdout=subprocess.DEVNULL)
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 async def wait_for_redis(url: str) -> None:
@@ -342,7 +307,8 @@ async def main() -> None:
     )
     args = parser.parse_args()
     requests = max(args.requests, 20)
-    with private_redis() as redis_url:
+    with tempfile.TemporaryDirectory() as workdir, private_redis(Path(workdir)) as server:
+        redis_url = server.url
         await wait_for_redis(redis_url)
         async with scratch_database(args.database_url) as database_url:
             settings = Settings(

@@ -5,69 +5,31 @@ is what to watch. Runs the app in-process against a private redis-server on a fr
 `redis-server` binary must be installed) and a throwaway SQLite database, so it touches no
 shared service:
 
-    uv run python bench/scrape.py [--jobs 100000] [--scrapes 200]
+    uv run python -m bench.scrape [--jobs 100000] [--scrapes 200]
 """
 
 import argparse
 import asyncio
-import shutil
-import socket
 import statistics
-import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 from alembic import command
 from alembic.config import Config
 from asgi_lifespan import LifespanManager
-from redis import Redis as SyncRedis
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from {{ cookiecutter.package_name }}.config import Environment, Settings
 from {{ cookiecutter.package_name }}.jobs import Queue
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
 
+from bench.services import private_redis
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENQUEUE_BATCH = 1000
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextmanager
-def private_redis() -> Iterator[str]:
-    """A redis-server of our own on a free port, stopped on the way out; yields its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("error: redis-server is not installed")
-    port = free_port()
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        probe = SyncRedis(port=port)
-        for _ in range(200):
-            try:
-                probe.ping()
-                break
-            except RedisConnectionError:
-                time.sleep(0.05)
-        probe.close()
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.terminate()
-        server.wait()
 
 
 async def time_scrapes(client: httpx.AsyncClient, count: int) -> list[float]:
@@ -128,5 +90,6 @@ if __name__ == "__main__":
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--scrapes", type=int, default=200)
     arguments = parser.parse_args()
-    with private_redis() as url:
+    with tempfile.TemporaryDirectory() as workdir, private_redis(Path(workdir)) as server:
+        url = server.url
         asyncio.run(main(arguments.jobs, arguments.scrapes, url))
