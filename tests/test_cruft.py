@@ -17,16 +17,22 @@ def git(cwd: Path, *args: str) -> str:
     return completed.stdout.strip()
 
 
-def cruft(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["cruft", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
-
-
-def test_cruft_project_takes_a_template_update(tmp_path: Path) -> None:
+def template_repo(tmp_path: Path) -> Path:
+    """A git copy of the template with one commit, as a published template would be."""
     template = tmp_path / "template"
     shutil.copytree(TEMPLATE, template, ignore=IGNORED)
     git(template, "init", "-q")
     git(template, "add", "-A")
     git(template, "commit", "-qm", "template v1")
+    return template
+
+
+def cruft(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["cruft", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_cruft_project_takes_a_template_update(tmp_path: Path) -> None:
+    template = template_repo(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
     created = cruft(out, "create", "--no-input", str(template))
@@ -48,11 +54,7 @@ def test_cruft_project_takes_a_template_update(tmp_path: Path) -> None:
 
 
 def test_plain_cookiecutter_records_the_template_commit(tmp_path: Path) -> None:
-    template = tmp_path / "template"
-    shutil.copytree(TEMPLATE, template, ignore=IGNORED)
-    git(template, "init", "-q")
-    git(template, "add", "-A")
-    git(template, "commit", "-qm", "template v1")
+    template = template_repo(tmp_path)
     subprocess.run(
         ["cookiecutter", "--no-input", str(template), "-o", str(tmp_path / "out")],
         check=True, capture_output=True,

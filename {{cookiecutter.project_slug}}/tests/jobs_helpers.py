@@ -3,11 +3,13 @@
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from {{ cookiecutter.package_name }} import jobs
 from {{ cookiecutter.package_name }}.jobs import history
 from {{ cookiecutter.package_name }}.jobs.models import JobRecord
+from {{ cookiecutter.package_name }}.reports.models import Report
 
 
 async def submit(
@@ -30,3 +32,16 @@ async def record(sessions: async_sessionmaker[AsyncSession], job_id: str) -> Job
         found = await history.get(session, job_id)
     assert found is not None, f"no history row for {job_id}"
     return found
+
+
+async def reports_per_job(
+    sessions: async_sessionmaker[AsyncSession], job_ids: list[str]
+) -> dict[str, int]:
+    """How many report rows each job wrote: the side effect that must happen exactly once."""
+    async with sessions() as session:
+        rows = await session.execute(
+            select(Report.job_id, func.count())
+            .where(Report.job_id.in_(job_ids))
+            .group_by(Report.job_id)
+        )
+        return {job_id: int(count) for job_id, count in rows}

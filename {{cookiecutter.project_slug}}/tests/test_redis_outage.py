@@ -12,7 +12,6 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from redis.exceptions import ConnectionError as RedisConnectionError
-from sqlalchemy import func, select
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
@@ -20,9 +19,8 @@ from {{ cookiecutter.package_name }}.core.redis import create_redis
 from {{ cookiecutter.package_name }}.jobs import JobStatus, Queue, registered_tasks
 from {{ cookiecutter.package_name }}.jobs.worker import build_worker
 from {{ cookiecutter.package_name }}.main import create_app
-from {{ cookiecutter.package_name }}.reports.models import Report
 from tests.conftest import make_settings
-from tests.jobs_helpers import record
+from tests.jobs_helpers import record, reports_per_job
 from tests.processes import eventually, private_redis, worker_process
 
 JOBS = 6
@@ -106,13 +104,7 @@ async def outage(
                     log = worker.log()
                 live = [await queue.live_state(job_id) for job_id in job_ids]
                 records = [await record(sessions, job_id) for job_id in job_ids]
-                async with sessions() as session:
-                    rows = await session.execute(
-                        select(Report.job_id, func.count())
-                        .where(Report.job_id.in_(job_ids))
-                        .group_by(Report.job_id)
-                    )
-                    reports = {job_id: int(count) for job_id, count in rows}
+                reports = await reports_per_job(sessions, job_ids)
                 yield Outage(
                     job_ids=job_ids,
                     healthz_during=healthz_during,

@@ -9,15 +9,13 @@ from dataclasses import dataclass
 
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import func, select
 
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
 from {{ cookiecutter.package_name }}.jobs import JobStatus, Queue
 from {{ cookiecutter.package_name }}.jobs.runner import ARQ_TIMEOUT_MARGIN_SECONDS
-from {{ cookiecutter.package_name }}.reports.models import Report
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
 from tests.conftest import make_settings
-from tests.jobs_helpers import record, submit
+from tests.jobs_helpers import record, reports_per_job, submit
 from tests.processes import eventually, worker_process
 
 JOB_TIMEOUT_SECONDS = 2
@@ -71,13 +69,7 @@ async def crash(
 
             await eventually(all_done, "every job to complete on the second worker")
         records = [await record(sessions, job_id) for job_id in job_ids]
-        async with sessions() as session:
-            rows = await session.execute(
-                select(Report.job_id, func.count())
-                .where(Report.job_id.in_(job_ids))
-                .group_by(Report.job_id)
-            )
-            reports = {job_id: int(count) for job_id, count in rows}
+        reports = await reports_per_job(sessions, job_ids)
         yield Crash(
             job_ids=job_ids,
             redelivery_wait_ms=waits,
