@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench import machine, progress, web, workers
+from bench import machine, progress, statements, web, workers
 from bench.context import BenchContext
-from bench.report import Rendered, Target
+from bench.report import Rendered, Target, summary
 from bench.services import (
     ServiceError,
     postgres_version,
@@ -45,12 +45,16 @@ def database_server_url() -> str | None:
     return None
 
 
-def missing() -> list[str]:
-    """Everything the benchmarks need and cannot find, each with what to do about it."""
+def needs(only: str | None) -> set[str]:
+    """The tools the chosen groups run: only the enqueue path loads a server with wrk."""
+    return {"redis-server"} | ({"wrk"} if only in (None, "enqueue") else set())
+
+
+def missing(only: str | None) -> list[str]:
+    """Everything the chosen benchmarks need and cannot find, each with what to do about it."""
+    tools = {tool: hint for tool, hint in INSTALL_HINTS.items() if tool in needs(only)}
     problems = [
-        f"{tool} is not on PATH: {hint}"
-        for tool, hint in INSTALL_HINTS.items()
-        if not shutil.which(tool)
+        f"{tool} is not on PATH: {hint}" for tool, hint in tools.items() if not shutil.which(tool)
     ]
     if database_server_url() is None:
         problems.append(
@@ -64,6 +68,7 @@ def missing() -> list[str]:
 GROUPS: dict[str, Callable[[BenchContext], Awaitable[Rendered]]] = {
     "enqueue": web.measure,
     "worker": workers.measure,
+    "postgres": statements.measure,
 }
 
 
@@ -78,8 +83,9 @@ async def run_all(ctx: BenchContext, description: str, only: str | None) -> None
             targets += found
     print(f"\nMachine: {description}\n")
     print("\n\n".join(sections))
-    print("\nTargets (ratios from this run; nothing fails on them):")
+    print("\nTargets (figures from this run; nothing fails on them):")
     print("\n".join(target.render() for target in targets))
+    print(summary(targets))
     print(f"\nTotal time {time.monotonic() - started:.0f} s.")
 
 
@@ -88,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="shorter runs, rougher numbers")
     parser.add_argument("--only", choices=list(GROUPS), help="run one group of benchmarks")
     args = parser.parse_args(argv)
-    if problems := missing():
+    if problems := missing(args.only):
         print("make bench cannot run yet:", *problems, sep="\n  ", file=sys.stderr)
         return 2
     # SIGTERM cleans up like Ctrl-C does.

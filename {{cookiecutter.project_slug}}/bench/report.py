@@ -31,21 +31,50 @@ class Table:
 
 @dataclass(frozen=True)
 class Target:
-    """A ratio the issue asks for, shown as met or missed; nothing fails on it."""
+    """A figure the issue asks for, shown as PASS or MISS; nothing fails on it.
+
+    `measured` is None when this run could not measure it; `note` says why, or what to keep in
+    mind when reading the figure.
+    """
 
     name: str
-    measured: float
+    measured: float | None
     goal: float
     at_most: bool = False
+    unit: str = ""
+    note: str = ""
 
     @property
     def met(self) -> bool:
+        if self.measured is None:
+            return False
         return self.measured <= self.goal if self.at_most else self.measured >= self.goal
+
+    @property
+    def verdict(self) -> str:
+        if self.measured is None:
+            return "n/a"
+        return "PASS" if self.met else "MISS"
 
     def render(self) -> str:
         sign = "<=" if self.at_most else ">="
-        verdict = "met" if self.met else "MISSED"
-        return f"  {verdict:6}  {self.name}: {self.measured:.2f} (target {sign} {self.goal:g})"
+        value = "not measured" if self.measured is None else f"{self.measured:.2f}{self.unit}"
+        note = f"; {self.note}" if self.note else ""
+        goal = f"{self.goal:g}{self.unit}"
+        return f"  {self.verdict:4}  {self.name}: {value} (target {sign} {goal}){note}"
+
+
+def summary(targets: list[Target]) -> str:
+    """One line: how many targets passed, and the ones that did not."""
+    passed = sum(target.met for target in targets)
+    line = f"Summary: {passed} of {len(targets)} targets PASS"
+    others = [
+        f"{target.name} {target.verdict}"
+        + ("" if target.measured is None else f" {target.measured:.2f}{target.unit}")
+        for target in targets
+        if not target.met
+    ]
+    return line + (f"; not met: {', '.join(others)}" if others else "")
 
 
 # What a group of benchmarks prints: its sections, and the targets it checked.

@@ -22,10 +22,10 @@ from asgi_lifespan import LifespanManager
 from redis.asyncio import Redis
 
 from {{ cookiecutter.package_name }}.config import Environment, Settings
-from {{ cookiecutter.package_name }}.jobs import Queue
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
 
+from bench import ours
 from bench.services import private_redis
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -46,11 +46,8 @@ async def time_scrapes(client: httpx.AsyncClient, count: int) -> list[float]:
 
 async def fill_queue(settings: Settings, jobs: int) -> None:
     redis = Redis.from_url(settings.redis_url)
-    queue = Queue(redis, settings.queue_name)
     message = generate_report.message(title="bench", work_seconds=0)
-    for start in range(0, jobs, ENQUEUE_BATCH):
-        batch = range(start, min(start + ENQUEUE_BATCH, jobs))
-        await asyncio.gather(*(queue.enqueue(message) for _ in batch))
+    await ours.enqueue(redis, settings, message.task, jobs, message.kwargs, batch=ENQUEUE_BATCH)
     await redis.aclose()
 
 

@@ -49,7 +49,12 @@ def rss_kib(pid: int) -> dict[str, int]:
 
 @contextmanager
 def child(
-    args: list[str], *, log: Path, env: dict[str, str] | None = None, stop_timeout: float = 15
+    args: list[str],
+    *,
+    log: Path,
+    env: dict[str, str] | None = None,
+    stop_timeout: float = 15,
+    user: str | None = None,
 ) -> Iterator["subprocess.Popen[bytes]"]:
     """Run a process in a session of its own; on exit stop it and everything it started."""
     with log.open("ab") as out:
@@ -60,6 +65,7 @@ def child(
             env=env,
             cwd=PROJECT_ROOT,
             start_new_session=True,
+            user=user,
         )
     _LIVE.add(process)
     try:

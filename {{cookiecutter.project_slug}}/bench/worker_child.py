@@ -12,18 +12,14 @@ from arq.connections import RedisSettings
 from arq.logs import default_log_config
 
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core.logging import configure_logging
-from {{ cookiecutter.package_name }}.jobs.worker import build_worker
 
-from bench import tasks
+from bench import ours, tasks
 
 
-def ours(settings: Settings, args: argparse.Namespace) -> Worker:
-    settings = settings.model_copy(
-        update={"worker_max_jobs": args.max_jobs, "worker_poll_delay_seconds": args.poll_delay}
+def our_worker(settings: Settings, args: argparse.Namespace) -> Worker:
+    return ours.build(
+        settings, max_jobs=args.max_jobs, poll_delay=args.poll_delay, burst=args.burst
     )
-    configure_logging(json=settings.json_logs, level=settings.log_level)
-    return build_worker(settings, tasks.OURS, burst=args.burst, handle_signals=not args.burst)
 
 
 def plain(settings: Settings, args: argparse.Namespace) -> Worker:
@@ -31,7 +27,7 @@ def plain(settings: Settings, args: argparse.Namespace) -> Worker:
     logging.config.dictConfig(default_log_config(verbose=False))
     return Worker(
         functions=[func(function, name=name) for name, function in tasks.PLAIN.items()],
-        queue_name=settings.queue_name,
+        queue_name=ours.queue_key(settings),
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         max_jobs=args.max_jobs,
         poll_delay=args.poll_delay,
@@ -50,7 +46,7 @@ def main() -> None:
     settings = Settings(_env_file=None)
     # arq's Worker looks up the current event loop when it is built.
     asyncio.set_event_loop(asyncio.new_event_loop())
-    worker = ours(settings, args) if args.layer == "ours" else plain(settings, args)
+    worker = our_worker(settings, args) if args.layer == "ours" else plain(settings, args)
     worker.run()
 
 

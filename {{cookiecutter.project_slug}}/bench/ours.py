@@ -1,0 +1,58 @@
+"""Everything the benchmarks know about our jobs layer beyond its public surface, in one module.
+
+The worker's entry point, its queue settings, the Redis key of a queue, how jobs are enqueued and
+how their results are read back: when the jobs core moves, this is the file to adapt.
+"""
+
+import asyncio
+from typing import Any
+
+from arq import Worker
+from redis.asyncio import Redis
+
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.core.logging import configure_logging
+from {{ cookiecutter.package_name }}.jobs import Message, Queue
+from {{ cookiecutter.package_name }}.jobs.serializer import deserialize
+from {{ cookiecutter.package_name }}.jobs.worker import build_worker
+
+from bench import tasks
+
+__all__ = ["build", "defaults", "deserialize", "enqueue", "queue_key"]
+
+
+def defaults() -> tuple[int, float]:
+    """The shipped max_jobs and poll delay of the queue the benchmarks use."""
+    max_jobs: int = Settings.model_fields["worker_max_jobs"].default
+    poll_delay: float = Settings.model_fields["worker_poll_delay_seconds"].default
+    return max_jobs, poll_delay
+
+
+def queue_key(settings: Settings) -> str:
+    """The Redis key of the queue both workers serve (plain arq uses it as its queue name)."""
+    return settings.queue_name
+
+
+def build(settings: Settings, *, max_jobs: int, poll_delay: float, burst: bool) -> Worker:
+    """Our worker for the bench tasks, as `make worker` builds it but with these two settings."""
+    settings = settings.model_copy(
+        update={"worker_max_jobs": max_jobs, "worker_poll_delay_seconds": poll_delay}
+    )
+    configure_logging(json=settings.json_logs, level=settings.log_level)
+    return build_worker(settings, tasks.OURS, burst=burst, handle_signals=not burst)
+
+
+async def enqueue(
+    redis: Redis,
+    settings: Settings,
+    task: str,
+    count: int,
+    kwargs: dict[str, Any] | None = None,
+    *,
+    batch: int = 100,
+) -> None:
+    """`count` jobs of `task` through our producer, `batch` at a time."""
+    queue, message = Queue(redis, queue_key(settings)), Message(task=task, kwargs=kwargs or {})
+    for start in range(0, count, batch):
+        jobs = range(start, min(start + batch, count))
+        await asyncio.gather(*(queue.enqueue(message) for _ in jobs))
