@@ -45,6 +45,16 @@ class RateLimitPolicy(BaseModel):
     fail_open: bool = True
 
 
+class QueueSettings(BaseModel):
+    """One queue's worker: jobs at once, drain on SIGTERM, poll delay when idle."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_jobs: int = Field(ge=1)
+    drain_seconds: int = Field(ge=0)
+    poll_delay_seconds: float = Field(gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
 
@@ -97,6 +107,12 @@ class Settings(BaseSettings):
     # before they are cancelled (each one logged). Both fit in the deploy grace period.
     spawn_drain_seconds: float = Field(default=10, ge=0)
 
+    # Redis key of queue NAME: f"{queue_prefix}:{NAME}". Each queue has its own worker process.
+    queue_prefix: str = Field(default="{{ cookiecutter.package_name }}:queue", min_length=1)
+    queues: dict[str, QueueSettings] = {
+        "default": QueueSettings(max_jobs=50, drain_seconds=25, poll_delay_seconds=0.05),
+        "scheduled": QueueSettings(max_jobs=4, drain_seconds=150, poll_delay_seconds=0.5),
+    }
     queue_name: str = "{{ cookiecutter.package_name }}:queue"
     # Measured in `make bench`: arq's defaults (10 jobs, 0.5 s poll) run 25 ms jobs at ~20/s.
     worker_max_jobs: int = Field(default=50, ge=1)
