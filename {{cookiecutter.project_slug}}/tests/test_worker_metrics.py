@@ -83,11 +83,11 @@ async def test_nothing_is_in_progress_after_a_drain(settings: Settings, redis: R
 
 
 async def test_every_poll_refreshes_the_heartbeat(settings: Settings, redis: Redis) -> None:
-    before = value("worker_last_poll_timestamp_seconds")
+    before = value("worker_last_poll_timestamp_seconds", queue="default")
 
     await run_jobs(settings, redis, succeeding=0, failing=0)
 
-    assert value("worker_last_poll_timestamp_seconds") > before
+    assert value("worker_last_poll_timestamp_seconds", queue="default") > before
 
 
 async def test_worker_process_serves_its_metrics_on_its_port(settings: Settings) -> None:

@@ -87,7 +87,7 @@ def build_worker(
     if not tasks:
         raise WorkerConfigError(f"no task runs on queue {queue!r}; nothing for this worker to do")
     config = settings.queues[queue]
-    job_metrics.declare_tasks(task.name for task in tasks)
+    job_metrics.declare_tasks(queue, (task.name for task in tasks))
     engine = create_engine(settings)
     ledger = Ledger(engine)
     scheduler: asyncio.Task[None] | None = None

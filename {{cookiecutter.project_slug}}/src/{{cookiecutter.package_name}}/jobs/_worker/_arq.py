@@ -115,7 +115,9 @@ class Worker(ArqWorker):
     def handle_sig_wait_for_completion(self, signum: signal.Signals) -> None:
         # arq's drain on SIGTERM/SIGINT (set when `job_completion_wait` is): it stops taking jobs,
         # waits for running ones up to the drain time, then cancels what is left.
-        log.info("worker_draining", signal=signal.Signals(signum).name, running_jobs=self.running_jobs)
+        log.info(
+            "worker_draining", signal=signal.Signals(signum).name, running_jobs=self.running_jobs
+        )
         super().handle_sig_wait_for_completion(signum)
 
     async def close(self) -> None:
