@@ -7,13 +7,13 @@ import argparse
 import asyncio
 import logging.config
 
+from {{ cookiecutter.package_name }}.jobs.worker import build_worker
 from arq import Worker, func
 from arq.connections import RedisSettings
 from arq.logs import default_log_config
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.logging import configure_logging
-from {{ cookiecutter.package_name }}.jobs.worker import build_worker
 
 from bench import tasks
 
