@@ -31,8 +31,10 @@ SECRETS = {
         "redisUrl": "rediss://:s3cret@redis.internal:6380/0",
     }
 }
-# Every optional part of the chart switched on (KEDA and the worker HPA exclude each other, so the
-# worker scales with KEDA and the web tier with its HPA).
+# The queues the template ships, with the settings of DESIGN.md: (max_jobs, drain_seconds, poll_delay).
+SHIPPED_QUEUES = {"default": (50, 25, 0.05), "scheduled": (4, 150, 0.5)}
+# Every optional part of the chart switched on (KEDA and a queue's HPA exclude each other, so every
+# queue scales with KEDA and the web tier with its HPA).
 ALL_ON = {
     **SECRETS,
     "imagePullSecrets": [{"name": "registry"}],
@@ -52,8 +54,9 @@ ALL_ON = {
         },
         "autoscaling": {"enabled": True},
     },
-    "worker": {
-        "keda": {"enabled": True, "serverAddress": "http://prometheus.monitoring:9090"},
+    "workers": {
+        "keda": {"serverAddress": "http://prometheus.monitoring:9090"},
+        "queues": {name: {"keda": {"enabled": True}} for name in SHIPPED_QUEUES},
     },
     "monitoring": {
         "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},

@@ -14,7 +14,9 @@ import yaml
 
 from tests.conftest import DEFAULT_PACKAGE, DEFAULT_SLUG, SHARED, Project
 
-APP_SERVICES = ("migrate", "web", "worker")
+# One worker service per shipped queue: `worker` serves the default queue.
+WORKER_SERVICES = {"worker": "default", "worker-scheduled": "scheduled"}
+APP_SERVICES = ("migrate", "web", *WORKER_SERVICES)
 COMPOSE_SCHEMA = SHARED / "schemas" / "compose-spec.json"
 
 
@@ -44,6 +46,12 @@ def env_example(project: Project) -> dict[str, str]:
     return {key: value for key, value in pairs}
 
 
+def queues(project: Project) -> dict[str, dict[str, Any]]:
+    """The QUEUES setting that .env.example gives every service (compose reads .env)."""
+    loaded: dict[str, dict[str, Any]] = json.loads(env_example(project)["QUEUES"])
+    return loaded
+
+
 def seconds(duration: str) -> int:
     match = re.fullmatch(r"(\d+)s", duration)
     assert match, f"expected a duration in seconds, got {duration!r}"
@@ -64,13 +72,31 @@ def test_schema_check_catches_a_misspelt_key(compose: dict[str, Any]) -> None:
 
 
 def test_service_set(services: dict[str, dict[str, Any]]) -> None:
-    assert sorted(services) == ["migrate", "postgres", "prometheus", "redis", "web", "worker"]
+    assert sorted(services) == [
+        "migrate",
+        "postgres",
+        "prometheus",
+        "redis",
+        "web",
+        "worker",
+        "worker-scheduled",
+    ]
 
 
 def test_processes_share_one_image_and_differ_by_command(services: dict[str, dict[str, Any]]) -> None:
     assert {name: (services[name]["image"], services[name]["command"]) for name in APP_SERVICES} == {
-        name: (f"{DEFAULT_SLUG}:local", [name]) for name in APP_SERVICES
+        "migrate": (f"{DEFAULT_SLUG}:local", ["migrate"]),
+        "web": (f"{DEFAULT_SLUG}:local", ["web"]),
+        "worker": (f"{DEFAULT_SLUG}:local", ["worker", "--queue", "default"]),
+        "worker-scheduled": (f"{DEFAULT_SLUG}:local", ["worker", "--queue", "scheduled"]),
     }
+
+
+def test_one_worker_service_serves_each_queue_in_queues(
+    project: Project, services: dict[str, dict[str, Any]]
+) -> None:
+    served = sorted(services[name]["command"][2] for name in services if name.startswith("worker"))
+    assert served == sorted(queues(project))
 
 
 def test_migrate_runs_once_after_postgres_is_healthy(services: dict[str, dict[str, Any]]) -> None:
@@ -84,42 +110,48 @@ def test_migrate_runs_once_after_postgres_is_healthy(services: dict[str, dict[st
 def test_web_and_worker_wait_for_a_successful_migration(services: dict[str, dict[str, Any]]) -> None:
     conditions = {
         name: {dep: spec["condition"] for dep, spec in services[name]["depends_on"].items()}
-        for name in ("web", "worker")
+        for name in ("web", *WORKER_SERVICES)
     }
     expected = {
         "migrate": "service_completed_successfully",
         "postgres": "service_healthy",
         "redis": "service_healthy",
     }
-    assert conditions == {"web": expected, "worker": expected}
+    assert conditions == {name: expected for name in ("web", *WORKER_SERVICES)}
 
 
-def test_worker_scales_without_fixed_names_or_host_ports(services: dict[str, dict[str, Any]]) -> None:
-    worker = services["worker"]
-    assert ("container_name" in worker, "ports" in worker) == (False, False)
+def test_workers_scale_without_fixed_names_or_host_ports(services: dict[str, dict[str, Any]]) -> None:
+    fixed = {
+        name: ("container_name" in services[name], "ports" in services[name]) for name in WORKER_SERVICES
+    }
+    assert fixed == {name: (False, False) for name in WORKER_SERVICES}
 
 
-def test_worker_stop_grace_period_outlasts_the_drain(
+def test_each_worker_stop_grace_period_outlasts_its_queue_drain(
     project: Project, services: dict[str, dict[str, Any]]
 ) -> None:
-    drain = int(env_example(project)["WORKER_DRAIN_SECONDS"])
-    grace = seconds(services["worker"]["stop_grace_period"])
-    assert (grace, grace > drain) == (30, True)
+    drains = {name: queues(project)[queue]["drain_seconds"] for name, queue in WORKER_SERVICES.items()}
+    graces = {name: seconds(services[name]["stop_grace_period"]) for name in WORKER_SERVICES}
+    assert (graces, {name: graces[name] > drains[name] for name in WORKER_SERVICES}) == (
+        {"worker": 35, "worker-scheduled": 160},
+        {"worker": True, "worker-scheduled": True},
+    )
 
 
 def test_long_running_services_have_healthchecks(services: dict[str, dict[str, Any]]) -> None:
     checked = sorted(name for name, service in services.items() if "healthcheck" in service)
-    assert checked == ["postgres", "redis", "web", "worker"]
+    assert checked == ["postgres", "redis", "web", "worker", "worker-scheduled"]
 
 
 def test_health_checks_use_the_service_endpoints(services: dict[str, dict[str, Any]]) -> None:
     urls = {
         name: re.search(r"http://[^']+", " ".join(services[name]["healthcheck"]["test"]))
-        for name in ("web", "worker")
+        for name in ("web", *WORKER_SERVICES)
     }
     assert {name: match.group(0) if match else None for name, match in urls.items()} == {
         "web": "http://127.0.0.1:8000/readyz",
         "worker": "http://127.0.0.1:9100/healthz",
+        "worker-scheduled": "http://127.0.0.1:9100/healthz",
     }
 
 
@@ -186,7 +218,10 @@ def test_prometheus_scrapes_every_web_and_worker_container(prometheus_config: di
     }
     assert jobs == {
         f"{DEFAULT_SLUG}-web": [("web", 8000, "/metrics")],
-        f"{DEFAULT_SLUG}-worker": [("worker", 9100, "/metrics")],
+        f"{DEFAULT_SLUG}-worker": [
+            ("worker", 9100, "/metrics"),
+            ("worker-scheduled", 9100, "/metrics"),
+        ],
     }
 
 

@@ -17,8 +17,10 @@ from tests.deploy_files import (
     ALL_ON,
     CRD_KINDS,
     SECRETS,
+    SHIPPED_QUEUES,
     Chart,
     Rendered,
+    component_of,
     hook_weight,
     merged,
     tool,
@@ -30,6 +32,16 @@ KUBE_VERSIONS = ["1.25.0", "1.37.0"]
 HOOK_EVENTS = "pre-install,pre-upgrade"
 # Free-form maps in values.yaml: their keys are names the user picks, their values must be strings.
 STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+# One worker Deployment per shipped queue, labelled by component.
+WORKERS = {f"worker-{name}": name for name in SHIPPED_QUEUES}
+COMPONENTS = ("web", *WORKERS, "migrate")
+GRACE_MARGIN_SECONDS = 10
+KEDA_ON = {
+    "workers": {
+        "keda": {"serverAddress": "http://prometheus.monitoring:9090"},
+        "queues": {name: {"keda": {"enabled": True}} for name in SHIPPED_QUEUES},
+    }
+}
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +57,27 @@ def default_release(chart: Chart) -> Rendered:
 @pytest.fixture(scope="module")
 def full_release(chart: Chart) -> Rendered:
     return chart.render(ALL_ON)
+
+
+def queue_values(chart: Chart, name: str = "default") -> dict[str, Any]:
+    """A shipped queue's block of values.yaml, to copy into a new queue."""
+    values = yaml.safe_load((chart.path / "values.yaml").read_text())
+    return copy.deepcopy(values["workers"]["queues"][name])
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a Kubernetes label selector (matchLabels, matchExpressions In) matches labels."""
+    by_value = selector.get("matchLabels", {}).items() <= labels.items()
+    by_expression = all(
+        expression["operator"] == "In" and labels.get(expression["key"]) in expression["values"]
+        for expression in selector.get("matchExpressions", [])
+    )
+    return by_value and by_expression
+
+
+def pod_labels(release: Rendered, component: str) -> dict[str, str]:
+    labels: dict[str, str] = release.one("Deployment", component)["spec"]["template"]["metadata"]["labels"]
+    return labels
 
 
 def render_error(chart: Chart, values: dict[str, Any]) -> str:
@@ -68,8 +101,9 @@ def test_chart_lints_clean_with_every_option_on(chart: Chart, kube_version: str)
 
 
 def test_linter_reports_a_values_typo(chart: Chart) -> None:
-    problems = chart.lint_problems(merged(SECRETS, {"worker": {"replicas": 3}}), "v1.30.0")
-    assert any("additional properties 'replicas' not allowed" in line for line in problems)
+    values = merged(SECRETS, {"workers": {"queues": {"default": {"replica": 3}}}})
+    problems = chart.lint_problems(values, "v1.30.0")
+    assert any("additional properties 'replica' not allowed" in line for line in problems)
 
 
 # --- values.schema.json ------------------------------------------------------------------------
@@ -79,8 +113,12 @@ def test_linter_reports_a_values_typo(chart: Chart) -> None:
     ("values", "message"),
     [
         ({"web": {"replicaCont": 3}}, "additional properties 'replicaCont' not allowed"),
-        ({"config": {"WORKER_DRAIN_SECOND": 25}}, "'WORKER_DRAIN_SECOND' not allowed"),
+        ({"config": {"JOB_TIMEOUT_SECOND": 25}}, "'JOB_TIMEOUT_SECOND' not allowed"),
         ({"monitoring": {"serviceMonitor": {"enabeld": True}}}, "'enabeld' not allowed"),
+        ({"workers": {"queues": {"default": {"drainSecond": 30}}}}, "'drainSecond' not allowed"),
+        ({"workers": {"queues": {"scheduled": {"keda": {"fallback": 2}}}}}, "'fallback' not allowed"),
+        # The single worker of earlier chart versions: an old values file fails loudly.
+        ({"worker": {"replicaCount": 2}}, "additional properties 'worker' not allowed"),
     ],
 )
 def test_schema_rejects_unknown_keys(chart: Chart, values: dict[str, Any], message: str) -> None:
@@ -91,8 +129,8 @@ def test_schema_rejects_unknown_keys(chart: Chart, values: dict[str, Any], messa
     ("values", "message"),
     [
         ({"web": {"replicaCount": "3"}}, "got string, want integer"),
-        ({"worker": {"keda": {"enabled": "yes"}}}, "got string, want boolean"),
-        ({"config": {"WORKER_DRAIN_SECONDS": 2.5}}, "want integer"),
+        ({"workers": {"queues": {"default": {"keda": {"enabled": "yes"}}}}}, "got string, want boolean"),
+        ({"workers": {"queues": {"default": {"drainSeconds": 2.5}}}}, "want integer"),
         ({"image": {"pullPolicy": "Sometimes"}}, "value must be one of"),
     ],
 )
@@ -100,8 +138,42 @@ def test_schema_rejects_wrong_types(chart: Chart, values: dict[str, Any], messag
     assert message in render_error(chart, merged(SECRETS, values))
 
 
+@pytest.mark.parametrize("name", ["Reports", "9lives", "bulk_jobs", "-x", "a" * 32, ""])
+def test_schema_rejects_a_bad_queue_name(chart: Chart, name: str) -> None:
+    values = merged(SECRETS, {"workers": {"queues": {name: queue_values(chart)}}})
+    assert f"invalid propertyName '{name}'" in render_error(chart, values)
+
+
+def test_schema_requires_the_default_queue(chart: Chart) -> None:
+    values = merged(SECRETS, {"workers": {"queues": {"default": None}}})
+    assert "missing property 'default'" in render_error(chart, values)
+
+
+def test_schema_requires_every_setting_of_a_new_queue(chart: Chart) -> None:
+    values = merged(SECRETS, {"workers": {"queues": {"reports": {"replicas": 1}}}})
+    assert "/workers/queues/reports': missing properties 'maxJobs'" in render_error(chart, values)
+
+
+def test_a_new_queue_gets_its_own_worker(chart: Chart) -> None:
+    release = chart.render(merged(SECRETS, {"workers": {"queues": {"bulk-2": queue_values(chart)}}}))
+    container = release.one("Deployment", "worker-bulk-2")["spec"]["template"]["spec"]["containers"][0]
+    queues = json.loads(release.one("ConfigMap", "config")["data"]["QUEUES"])
+    assert (container["args"], sorted(queues)) == (
+        ["worker", "--queue", "bulk-2"],
+        ["bulk-2", "default", "scheduled"],
+    )
+
+
+def test_a_queue_can_be_removed(chart: Chart) -> None:
+    release = chart.render(merged(SECRETS, {"workers": {"queues": {"scheduled": None}}}))
+    queues = json.loads(release.one("ConfigMap", "config")["data"]["QUEUES"])
+    workers = sorted(component_of(d) for d in release.all("Deployment") if component_of(d) != "web")
+    assert (sorted(queues), workers) == (["default"], ["worker-default"])
+
+
 def test_schema_closes_every_object() -> None:
-    """Each object in the schema lists its keys and rejects others, or is a map of strings."""
+    """Each object in the schema lists its keys and rejects others, or is a map of strings, or a
+    map whose names match a pattern and whose entries are a closed definition (the queues)."""
     schema = json.loads((TEMPLATE_CHART / "values.schema.json").read_text())
     open_objects: list[str] = []
 
@@ -109,7 +181,10 @@ def test_schema_closes_every_object() -> None:
         if isinstance(node, dict):
             described = {key: value for key, value in node.items() if key != "description"}
             is_open = node.get("type") == "object" and node.get("additionalProperties") is not False
-            if is_open and described != STRING_MAP:
+            named_map = "pattern" in node.get("propertyNames", {}) and set(
+                node.get("additionalProperties") or {}
+            ) == {"$ref"}
+            if is_open and described != STRING_MAP and not named_map:
                 open_objects.append(where)
             for key, child in node.items():
                 walk(child, f"{where}/{key}")
@@ -163,7 +238,7 @@ def test_existing_secret_replaces_the_charts_secrets(chart: Chart) -> None:
     }
     assert (release.all("Secret"), secret_refs) == (
         [],
-        {c: ["reports-credentials"] for c in ("web", "worker", "migrate")},
+        {c: ["reports-credentials"] for c in COMPONENTS},
     )
 
 
@@ -179,7 +254,7 @@ def test_every_pod_runs_non_root(full_release: Rendered) -> None:
             spec["automountServiceAccountToken"],
         )
         for component, spec in specs.items()
-    } == {c: (True, True, False) for c in ("web", "worker", "migrate")}
+    } == {c: (True, True, False) for c in COMPONENTS}
 
 
 def test_every_container_has_a_read_only_root_and_no_privileges(full_release: Rendered) -> None:
@@ -206,7 +281,7 @@ def test_only_tmp_is_writable_and_it_is_an_empty_dir(full_release: Rendered) -> 
             (mount["mountPath"], "emptyDir" in volumes[mount["name"]])
             for mount in spec["containers"][0]["volumeMounts"]
         ]
-    assert mounts == {c: [("/tmp", True)] for c in ("web", "worker", "migrate")}
+    assert mounts == {c: [("/tmp", True)] for c in COMPONENTS}
 
 
 def test_web_probes_health_and_readiness_on_its_port(default_release: Rendered) -> None:
@@ -223,8 +298,9 @@ def test_web_probes_health_and_readiness_on_its_port(default_release: Rendered) 
     }
 
 
-def test_worker_probes_its_own_health_port(default_release: Rendered) -> None:
-    container = default_release.one("Deployment", "worker")["spec"]["template"]["spec"]["containers"][0]
+@pytest.mark.parametrize("component", WORKERS)
+def test_worker_probes_its_own_health_port(default_release: Rendered, component: str) -> None:
+    container = default_release.one("Deployment", component)["spec"]["template"]["spec"]["containers"][0]
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
     env = {item["name"]: item["value"] for item in container["env"]}
     probes = {
@@ -237,17 +313,25 @@ def test_worker_probes_its_own_health_port(default_release: Rendered) -> None:
     )
 
 
-def test_worker_grace_period_outlasts_the_drain(default_release: Rendered) -> None:
-    grace = default_release.one("Deployment", "worker")["spec"]["template"]["spec"][
-        "terminationGracePeriodSeconds"
-    ]
-    drain = int(default_release.one("ConfigMap", "config")["data"]["WORKER_DRAIN_SECONDS"])
-    assert (grace, drain, grace > drain) == (35, 25, True)
+def test_each_queue_grace_period_is_its_drain_plus_the_margin(default_release: Rendered) -> None:
+    """The drain the worker reads (QUEUES) and the grace period Kubernetes gives come from one value."""
+    queues = json.loads(default_release.one("ConfigMap", "config")["data"]["QUEUES"])
+    graces = {
+        component: (
+            default_release.one("Deployment", component)["spec"]["template"]["spec"][
+                "terminationGracePeriodSeconds"
+            ],
+            queues[queue]["drain_seconds"],
+        )
+        for component, queue in WORKERS.items()
+    }
+    assert graces == {"worker-default": (35, 25), "worker-scheduled": (160, 150)}
 
 
-def test_grace_period_not_above_the_drain_fails_rendering(chart: Chart) -> None:
-    values = merged(SECRETS, {"config": {"WORKER_DRAIN_SECONDS": 40}})
-    assert "must be above config.WORKER_DRAIN_SECONDS" in render_error(chart, values)
+def test_a_longer_drain_lengthens_the_grace_period(chart: Chart) -> None:
+    release = chart.render(merged(SECRETS, {"workers": {"queues": {"default": {"drainSeconds": 40}}}}))
+    spec = release.one("Deployment", "worker-default")["spec"]["template"]["spec"]
+    assert spec["terminationGracePeriodSeconds"] == 40 + GRACE_MARGIN_SECONDS
 
 
 def test_processes_differ_only_by_command(full_release: Rendered) -> None:
@@ -255,24 +339,66 @@ def test_processes_differ_only_by_command(full_release: Rendered) -> None:
         component: (spec["containers"][0]["image"], spec["containers"][0]["args"])
         for component, spec in full_release.pod_specs().items()
     }
-    assert containers == {c: (f"{DEFAULT_SLUG}:0.1.0", [c]) for c in ("web", "worker", "migrate")}
+    assert containers == {
+        "web": (f"{DEFAULT_SLUG}:0.1.0", ["web"]),
+        "migrate": (f"{DEFAULT_SLUG}:0.1.0", ["migrate"]),
+        "worker-default": (f"{DEFAULT_SLUG}:0.1.0", ["worker", "--queue", "default"]),
+        "worker-scheduled": (f"{DEFAULT_SLUG}:0.1.0", ["worker", "--queue", "scheduled"]),
+    }
+
+
+def test_queues_setting_holds_every_queue_with_its_settings(default_release: Rendered) -> None:
+    queues = json.loads(default_release.one("ConfigMap", "config")["data"]["QUEUES"])
+    assert queues == {
+        name: {"max_jobs": jobs, "drain_seconds": drain, "poll_delay_seconds": poll}
+        for name, (jobs, drain, poll) in SHIPPED_QUEUES.items()
+    }
+
+
+def test_web_and_every_worker_read_the_same_queues(default_release: Rendered) -> None:
+    """Web enqueues by name and each worker serves one: all read QUEUES from one ConfigMap."""
+    config = default_release.one("ConfigMap", "config")["metadata"]["name"]
+    config_maps = {
+        component: [
+            s["configMapRef"]["name"] for s in spec["containers"][0]["envFrom"] if "configMapRef" in s
+        ]
+        for component, spec in default_release.pod_specs().items()
+        if component != "migrate"
+    }
+    assert config_maps == {c: [config] for c in ("web", *WORKERS)}
+
+
+def test_queue_settings_do_not_linger_as_single_worker_settings(default_release: Rendered) -> None:
+    data = default_release.one("ConfigMap", "config")["data"]
+    old = {"QUEUE_NAME", "WORKER_MAX_JOBS", "WORKER_POLL_DELAY_SECONDS", "WORKER_DRAIN_SECONDS"}
+    assert (old & set(data), data["QUEUE_PREFIX"]) == (set(), "acme_reports:queue")
+
+
+def test_large_queue_numbers_reach_the_pods_as_integers(chart: Chart) -> None:
+    release = chart.render(merged(SECRETS, {"workers": {"queues": {"default": {"maxJobs": 1000000}}}}))
+    text = release.one("ConfigMap", "config")["data"]["QUEUES"]
+    assert '"max_jobs":1000000' in text
 
 
 def test_settings_change_rolls_the_pods(chart: Chart, default_release: Rendered) -> None:
-    changed = chart.render(merged(SECRETS, {"config": {"WORKER_MAX_JOBS": 20}}))
+    changed = chart.render(merged(SECRETS, {"workers": {"queues": {"default": {"maxJobs": 20}}}}))
 
-    def checksum(release: Rendered) -> str:
-        pod = release.one("Deployment", "worker")["spec"]["template"]
-        return str(pod["metadata"]["annotations"]["checksum/config"])
+    def checksums(release: Rendered) -> list[str]:
+        pods = [release.one("Deployment", c)["spec"]["template"] for c in ("web", *WORKERS)]
+        return [str(pod["metadata"]["annotations"]["checksum/config"]) for pod in pods]
 
-    assert checksum(changed) != checksum(default_release)
+    assert [a != b for a, b in zip(checksums(changed), checksums(default_release), strict=True)] == [
+        True,
+        True,
+        True,
+    ]
 
 
 def test_large_whole_numbers_render_as_integers(chart: Chart) -> None:
     """Helm reads numbers as floats; 2592000 must not reach the service as 2.592e+06."""
     release = chart.render(merged(SECRETS, {"config": {"JOB_KEEP_RESULT_SECONDS": 2592000}}))
     data = release.one("ConfigMap", "config")["data"]
-    assert (data["JOB_KEEP_RESULT_SECONDS"], data["WORKER_POLL_DELAY_SECONDS"]) == ("2592000", "0.05")
+    assert (data["JOB_KEEP_RESULT_SECONDS"], data["RATE_LIMIT_TIMEOUT_SECONDS"]) == ("2592000", "0.25")
 
 
 def test_json_settings_reach_the_pods_verbatim(default_release: Rendered) -> None:
@@ -328,50 +454,157 @@ def test_migrations_can_be_turned_off(chart: Chart) -> None:
 
 
 def test_fixed_replica_counts_by_default(default_release: Rendered) -> None:
-    replicas = {c: default_release.one("Deployment", c)["spec"]["replicas"] for c in ("web", "worker")}
-    assert (replicas, default_release.all("HorizontalPodAutoscaler")) == ({"web": 2, "worker": 2}, [])
+    replicas = {c: default_release.one("Deployment", c)["spec"]["replicas"] for c in ("web", *WORKERS)}
+    assert (
+        replicas,
+        default_release.all("HorizontalPodAutoscaler"),
+        default_release.all("ScaledObject"),
+    ) == (
+        {"web": 2, "worker-default": 2, "worker-scheduled": 2},
+        [],
+        [],
+    )
 
 
 def test_autoscalers_own_the_replica_counts(chart: Chart) -> None:
-    values = merged(
-        SECRETS, {"web": {"autoscaling": {"enabled": True}}, "worker": {"autoscaling": {"enabled": True}}}
-    )
+    on = {"autoscaling": {"enabled": True}}
+    values = merged(SECRETS, {"web": on, "workers": {"queues": {name: on for name in SHIPPED_QUEUES}}})
     release = chart.render(values)
     targets = sorted(hpa["spec"]["scaleTargetRef"]["name"] for hpa in release.all("HorizontalPodAutoscaler"))
     assert (
         targets,
-        ["replicas" in release.one("Deployment", c)["spec"] for c in ("web", "worker")],
-    ) == (["prod-acme-reports-web", "prod-acme-reports-worker"], [False, False])
+        ["replicas" in release.one("Deployment", c)["spec"] for c in ("web", *WORKERS)],
+    ) == (
+        ["prod-acme-reports-web", "prod-acme-reports-worker-default", "prod-acme-reports-worker-scheduled"],
+        [False, False, False],
+    )
 
 
-def test_keda_scales_the_worker_on_the_queue_backlog(full_release: Rendered) -> None:
-    scaled = full_release.one("ScaledObject")
-    trigger = scaled["spec"]["triggers"][0]
+@pytest.mark.parametrize(("component", "threshold"), [("worker-default", "50"), ("worker-scheduled", "4")])
+def test_keda_scales_each_queue_on_its_own_ready_backlog(
+    full_release: Rendered, component: str, threshold: str
+) -> None:
+    scaled = full_release.one("ScaledObject", component)
+    (trigger,) = scaled["spec"]["triggers"]
     assert (
         scaled["spec"]["scaleTargetRef"]["name"],
         trigger["type"],
+        trigger["metricType"],
         trigger["metadata"]["query"],
         trigger["metadata"]["threshold"],
-        "replicas" in full_release.one("Deployment", "worker")["spec"],
-    ) == ("prod-acme-reports-worker", "prometheus", "max(acme_reports_queue_ready_jobs)", "50", False)
+        "replicas" in full_release.one("Deployment", component)["spec"],
+    ) == (
+        f"prod-acme-reports-{component}",
+        "prometheus",
+        "AverageValue",
+        f'max(acme_reports_queue_ready_jobs{{queue="{WORKERS[component]}"}})',
+        threshold,
+        False,
+    )
 
 
-def test_keda_and_the_worker_hpa_exclude_each_other(chart: Chart) -> None:
-    values = merged(ALL_ON, {"worker": {"autoscaling": {"enabled": True}}})
-    assert "enable one of worker.autoscaling and worker.keda" in render_error(chart, values)
+@pytest.mark.parametrize(("component", "replicas"), [("worker-default", 4), ("worker-scheduled", 2)])
+def test_keda_holds_fallback_replicas_when_the_backlog_cannot_be_read(
+    full_release: Rendered, component: str, replicas: int
+) -> None:
+    """An empty query result is an error (not 0), so fallback covers a missing series too."""
+    spec = full_release.one("ScaledObject", component)["spec"]
+    assert (spec["fallback"], spec["triggers"][0]["metadata"]["ignoreNullValues"]) == (
+        {"failureThreshold": 3, "replicas": replicas},
+        "false",
+    )
+
+
+@pytest.mark.parametrize(
+    ("component", "scale_down"),
+    [
+        (
+            "worker-default",
+            {
+                "stabilizationWindowSeconds": 300,
+                "policies": [{"type": "Pods", "value": 2, "periodSeconds": 60}],
+            },
+        ),
+        (
+            "worker-scheduled",
+            {
+                "stabilizationWindowSeconds": 600,
+                "policies": [{"type": "Pods", "value": 1, "periodSeconds": 180}],
+            },
+        ),
+    ],
+)
+def test_keda_paces_scale_down_through_the_hpa_behavior(
+    full_release: Rendered, component: str, scale_down: dict[str, Any]
+) -> None:
+    """Not cooldownPeriod: KEDA applies that only to scaling to zero."""
+    spec = full_release.one("ScaledObject", component)["spec"]
+    assert (
+        spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"],
+        "cooldownPeriod" in spec,
+        (spec["minReplicaCount"], spec["maxReplicaCount"]),
+    ) == ({"scaleDown": scale_down}, False, (1, 20 if component == "worker-default" else 4))
+
+
+def test_keda_is_chosen_per_queue(chart: Chart) -> None:
+    values = merged(
+        SECRETS,
+        {
+            "workers": {
+                "keda": {"serverAddress": "http://prometheus.monitoring:9090"},
+                "queues": {"scheduled": {"keda": {"enabled": True}}},
+            }
+        },
+    )
+    release = chart.render(values)
+    scaled = [component_of(s) for s in release.all("ScaledObject")]
+    assert (scaled, release.one("Deployment", "worker-default")["spec"]["replicas"]) == (
+        ["worker-scheduled"],
+        2,
+    )
+
+
+def test_keda_and_a_queue_hpa_exclude_each_other(chart: Chart) -> None:
+    values = merged(ALL_ON, {"workers": {"queues": {"default": {"autoscaling": {"enabled": True}}}}})
+    assert "enable one of workers.queues.default.autoscaling and workers.queues.default.keda" in render_error(
+        chart, values
+    )
 
 
 def test_keda_needs_a_prometheus_address(chart: Chart) -> None:
-    values = merged(SECRETS, {"worker": {"keda": {"enabled": True}}})
-    assert "worker.keda.serverAddress" in render_error(chart, values)
+    values = merged(SECRETS, {"workers": {"queues": {"default": {"keda": {"enabled": True}}}}})
+    assert "workers.keda.serverAddress" in render_error(chart, values)
+
+
+def test_keda_minimum_above_maximum_fails_rendering(chart: Chart) -> None:
+    values = merged(ALL_ON, {"workers": {"queues": {"scheduled": {"keda": {"minReplicas": 5}}}}})
+    assert "workers.queues.scheduled.keda.minReplicas must not be above" in render_error(chart, values)
 
 
 def test_disruption_budgets_never_block_a_drain(default_release: Rendered) -> None:
-    budgets = {
-        pdb["metadata"]["labels"]["app.kubernetes.io/component"]: pdb["spec"]
-        for pdb in default_release.all("PodDisruptionBudget")
+    budgets = {component_of(pdb): pdb["spec"] for pdb in default_release.all("PodDisruptionBudget")}
+    assert {c: spec.get("maxUnavailable") for c, spec in budgets.items()} == {
+        "web": 1,
+        "worker-default": 1,
+        "worker-scheduled": 1,
     }
-    assert {c: spec.get("maxUnavailable") for c, spec in budgets.items()} == {"web": 1, "worker": 1}
+
+
+def test_each_disruption_budget_covers_only_its_own_queue(default_release: Rendered) -> None:
+    covered = {
+        component: sorted(
+            other for other in WORKERS if selects(pdb["spec"]["selector"], pod_labels(default_release, other))
+        )
+        for component in WORKERS
+        for pdb in [default_release.one("PodDisruptionBudget", component)]
+    }
+    assert covered == {component: [component] for component in WORKERS}
+
+
+def test_a_queue_budget_can_be_turned_off(chart: Chart) -> None:
+    off = {"podDisruptionBudget": {"enabled": False}}
+    release = chart.render(merged(SECRETS, {"workers": {"queues": {"scheduled": off}}}))
+    assert sorted(map(component_of, release.all("PodDisruptionBudget"))) == ["web", "worker-default"]
 
 
 # --- traffic and monitoring --------------------------------------------------------------------
@@ -399,16 +632,20 @@ def test_service_monitor_scrapes_the_web_service(full_release: Rendered) -> None
     ) == (True, "http", "/metrics", "prometheus")
 
 
-def test_pod_monitor_scrapes_every_worker_pod(full_release: Rendered) -> None:
+def test_pod_monitor_scrapes_the_worker_pods_of_every_queue(full_release: Rendered) -> None:
     monitor = full_release.one("PodMonitor")
-    pod = full_release.one("Deployment", "worker")["spec"]["template"]
     endpoint = monitor["spec"]["podMetricsEndpoints"][0]
-    ports = [port["name"] for port in pod["spec"]["containers"][0]["ports"]]
-    assert (
-        monitor["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items(),
-        endpoint["port"] in ports,
-        endpoint["path"],
-    ) == (True, True, "/metrics")
+    scraped = {}
+    for component in ("web", *WORKERS):
+        pod = full_release.one("Deployment", component)["spec"]["template"]
+        ports = [port["name"] for port in pod["spec"]["containers"][0]["ports"]]
+        scraped[component] = selects(monitor["spec"]["selector"], pod["metadata"]["labels"]) and (
+            endpoint["port"] in ports
+        )
+    assert (scraped, endpoint["path"]) == (
+        {"web": False, "worker-default": True, "worker-scheduled": True},
+        "/metrics",
+    )
 
 
 def test_scrape_jobs_are_named_as_in_compose(full_release: Rendered) -> None:
@@ -490,4 +727,8 @@ def test_renamed_chart_renders(bake) -> None:  # type: ignore[no-untyped-def]
     project: Project = bake(project_name="Billing Core")
     chart = Chart(project.path / "deploy" / "helm", tool("helm_python.chart"))
     names = sorted(m["metadata"]["name"] for m in chart.render(SECRETS).all("Deployment"))
-    assert names == ["prod-billing-core-web", "prod-billing-core-worker"]
+    assert names == [
+        "prod-billing-core-web",
+        "prod-billing-core-worker-default",
+        "prod-billing-core-worker-scheduled",
+    ]

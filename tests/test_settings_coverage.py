@@ -9,7 +9,8 @@ import yaml
 from tests.conftest import DEFAULT_PACKAGE, Project
 
 # Settings the chart sets itself, keeps in its Secret, or that have no place in a cluster.
-CHART_MANAGED = {"WEB_HOST", "WEB_PORT", "WORKER_HTTP_HOST", "WORKER_HTTP_PORT"}
+# QUEUES is built from workers.queues (one entry per worker Deployment).
+CHART_MANAGED = {"WEB_HOST", "WEB_PORT", "WORKER_HTTP_HOST", "WORKER_HTTP_PORT", "QUEUES"}
 CHART_SECRET = {"DATABASE_URL", "REDIS_URL", "SMTP_PASSWORD", "DIGEST_WEBHOOK_URL"}
 NOT_FOR_CLUSTERS = {
     "DEBUG",  # production refuses it
@@ -21,8 +22,10 @@ COMPOSE_ONLY = {"POSTGRES_PASSWORD", "REDIS_PASSWORD"}
 
 @pytest.fixture(scope="module")
 def settings_names(project: Project) -> set[str]:
-    code = f"import json; from {DEFAULT_PACKAGE}.config import Settings; " \
+    code = (
+        f"import json; from {DEFAULT_PACKAGE}.config import Settings; "
         "print(json.dumps([name.upper() for name in Settings.model_fields]))"
+    )
     return set(json.loads(project.run("uv", "run", "--locked", "python", "-c", code).stdout))
 
 

@@ -10,36 +10,39 @@ from typing import Any
 from arq import Worker
 from redis.asyncio import Redis
 
-from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.config import QueueSettings, Settings
 from {{ cookiecutter.package_name }}.core.logging import configure_logging
 from {{ cookiecutter.package_name }}.jobs import Message, Queue
+from {{ cookiecutter.package_name }}.jobs._worker import build_worker
 from {{ cookiecutter.package_name }}.jobs.serializer import deserialize
-from {{ cookiecutter.package_name }}.jobs.worker import build_worker
 
 from bench import tasks
 
-__all__ = ["build", "defaults", "deserialize", "enqueue", "queue_key"]
+__all__ = ["QUEUE", "build", "defaults", "deserialize", "enqueue", "queue_key"]
+
+# The queue every benchmark job runs on: the bench tasks declare no queue, so they are on it.
+QUEUE = "default"
 
 
 def defaults() -> tuple[int, float]:
     """The shipped max_jobs and poll delay of the queue the benchmarks use."""
-    max_jobs: int = Settings.model_fields["worker_max_jobs"].default
-    poll_delay: float = Settings.model_fields["worker_poll_delay_seconds"].default
-    return max_jobs, poll_delay
+    shipped: dict[str, QueueSettings] = Settings.model_fields["queues"].default
+    return shipped[QUEUE].max_jobs, shipped[QUEUE].poll_delay_seconds
 
 
 def queue_key(settings: Settings) -> str:
     """The Redis key of the queue both workers serve (plain arq uses it as its queue name)."""
-    return settings.queue_name
+    return settings.queue_key(QUEUE)
 
 
 def build(settings: Settings, *, max_jobs: int, poll_delay: float, burst: bool) -> Worker:
     """Our worker for the bench tasks, as `make worker` builds it but with these two settings."""
-    settings = settings.model_copy(
-        update={"worker_max_jobs": max_jobs, "worker_poll_delay_seconds": poll_delay}
+    tuned = settings.queues[QUEUE].model_copy(
+        update={"max_jobs": max_jobs, "poll_delay_seconds": poll_delay}
     )
+    settings = settings.model_copy(update={"queues": {**settings.queues, QUEUE: tuned}})
     configure_logging(json=settings.json_logs, level=settings.log_level)
-    return build_worker(settings, tasks.OURS, burst=burst, handle_signals=not burst)
+    return build_worker(settings, QUEUE, tasks.OURS, burst=burst, handle_signals=not burst)
 
 
 async def enqueue(
@@ -52,7 +55,8 @@ async def enqueue(
     batch: int = 100,
 ) -> None:
     """`count` jobs of `task` through our producer, `batch` at a time."""
-    queue, message = Queue(redis, queue_key(settings)), Message(task=task, kwargs=kwargs or {})
+    queue = Queue(redis, settings)
+    message = Message(task=task, kwargs=kwargs or {}, queue=QUEUE)
     for start in range(0, count, batch):
         jobs = range(start, min(start + batch, count))
         await asyncio.gather(*(queue.enqueue(message) for _ in jobs))

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from {{ cookiecutter.package_name }} import tasks  # noqa: F401 - registers every feature's tasks
 from {{ cookiecutter.package_name }}.config import Environment, Settings
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
 from {{ cookiecutter.package_name }}.jobs import Queue
@@ -97,7 +98,11 @@ def make_settings(database_url: str, redis_url: str) -> Settings:
         redis_url=redis_url,
         log_json=False,
         job_timeout_seconds=10,
-        worker_drain_seconds=0,
+        # No drain: a test's worker stops at once.
+        queues={
+            name: queue.model_copy(update={"drain_seconds": 0})
+            for name, queue in Settings().queues.items()
+        },
     )
 
 
@@ -124,7 +129,7 @@ async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[Async
 
 @pytest.fixture
 def queue(settings: Settings, redis: Redis) -> Queue:
-    return Queue(redis, settings.queue_name)
+    return Queue(redis, settings)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ Every process started here is killed when its context manager exits, whatever th
 """
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -43,6 +44,15 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
         await asyncio.sleep(0.05)
 
 
+def queues_json(settings: Settings, *, drain_seconds: int) -> str:
+    """`QUEUES` for a child process: the test's queues, each draining for `drain_seconds`."""
+    queues = {
+        name: queue.model_copy(update={"drain_seconds": drain_seconds}).model_dump()
+        for name, queue in settings.queues.items()
+    }
+    return json.dumps(queues)
+
+
 def service_env(settings: Settings, **overrides: str) -> dict[str, str]:
     """The environment a child process needs to reach this test's database and Redis."""
     env = {
@@ -50,9 +60,9 @@ def service_env(settings: Settings, **overrides: str) -> dict[str, str]:
         "ENVIRONMENT": "test",
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
-        "QUEUE_NAME": settings.queue_name,
+        "QUEUE_PREFIX": settings.queue_prefix,
+        "QUEUES": queues_json(settings, drain_seconds=0),
         "LOG_JSON": "true",
-        "WORKER_DRAIN_SECONDS": "0",
         "WORKER_HTTP_PORT": "0",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -131,7 +141,8 @@ def worker_process(settings: Settings, log_dir: Path, **env: str) -> Iterator[Wo
         "ENVIRONMENT": "test",
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
-        "QUEUE_NAME": settings.queue_name,
+        "QUEUE_PREFIX": settings.queue_prefix,
+        "QUEUES": queues_json(settings, drain_seconds=0),
         "LOG_JSON": "true",
         # The test reads the log as it is written.
         "PYTHONUNBUFFERED": "1",

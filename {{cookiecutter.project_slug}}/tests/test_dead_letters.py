@@ -10,11 +10,10 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from {{ cookiecutter.package_name }} import dlq
 from {{ cookiecutter.package_name }}.cli import build_parser
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.jobs import JobStatus, Queue, history
-from {{ cookiecutter.package_name }}.worker import run_burst
+from {{ cookiecutter.package_name }}.jobs import JobStatus, Queue, history, run_burst
+from {{ cookiecutter.package_name }}.jobs import cli as dlq
 from tests import tasks
 from tests.conftest import PROJECT_ROOT
 from tests.jobs_helpers import job_status, record, submit

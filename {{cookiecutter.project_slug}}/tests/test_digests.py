@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from {{ cookiecutter.package_name }}.jobs.scheduler import catch_up
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy import select
@@ -18,10 +19,8 @@ from {{ cookiecutter.package_name }}.digests.models import DigestRun
 from {{ cookiecutter.package_name }}.digests.notifiers import SmtpNotifier, WebhookNotifier
 from {{ cookiecutter.package_name }}.digests.period import Period
 from {{ cookiecutter.package_name }}.digests.summary import Digest
-from {{ cookiecutter.package_name }}.jobs import JobRecord, Message, Queue, registered_crons
-from {{ cookiecutter.package_name }}.jobs.scheduler import catch_up
+from {{ cookiecutter.package_name }}.jobs import JobRecord, Message, Queue, registered_crons, run_burst
 from {{ cookiecutter.package_name }}.reports.models import Report
-from {{ cookiecutter.package_name }}.worker import run_burst
 from tests.processes import CLI, eventually, running, service_env
 from tests.receivers import smtp_receiver, webhook_receiver
 
@@ -231,7 +230,7 @@ async def test_late_enqueue_of_a_finished_cron_run_is_refused(
     """What a worker whose clock lags does: enqueue a scheduled time that already ran."""
     [digest_cron] = registered_crons()
     scheduled_at = datetime(2001, 6, 1, 8, tzinfo=UTC)
-    queue = Queue(redis, settings.queue_name)
+    queue = Queue(redis, settings)
     job_id = digest_cron.job_id(scheduled_at)
     await queue.enqueue(Message(task=digest_cron.name), job_id=job_id)
     await run_burst(settings)

@@ -16,8 +16,8 @@ from {{ cookiecutter.package_name }}.core.idempotency import (
     OptionalIdempotencyKeyDep,
 )
 from {{ cookiecutter.package_name }}.core.principal import get_principal
+from {{ cookiecutter.package_name }}.jobs import run_burst
 from {{ cookiecutter.package_name }}.main import create_app
-from {{ cookiecutter.package_name }}.worker import run_burst
 from tests.conftest import serve
 
 
@@ -271,7 +271,11 @@ async def test_retry_after_the_record_expired_returns_the_queued_job(
     first = await client.post("/v1/reports", json=report(), headers=headers)
     await forget_records(redis, settings)
     retry = await client.post("/v1/reports", json=report(), headers=headers)
-    assert (retry.status_code, retry.json()["job_id"], await redis.zcard(settings.queue_name)) == (
+    assert (
+        retry.status_code,
+        retry.json()["job_id"],
+        await redis.zcard(settings.queue_key("default")),
+    ) == (
         202,
         first.json()["job_id"],
         1,
@@ -291,7 +295,7 @@ async def test_retry_after_the_job_finished_and_expired_queues_nothing(
     assert (
         retry.json()["job_id"],
         retry.json()["status"],
-        await redis.zcard(settings.queue_name),
+        await redis.zcard(settings.queue_key("default")),
     ) == (
         job_id,
         "complete",

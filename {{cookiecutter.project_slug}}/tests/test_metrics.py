@@ -31,7 +31,7 @@ async def scrape(client: httpx.AsyncClient) -> str:
 
 
 async def enqueue_reports(settings: Settings, redis: Redis, count: int, **options: float) -> None:
-    queue = Queue(redis, settings.queue_name)
+    queue = Queue(redis, settings)
     for _ in range(count):
         message = generate_report.message(title="Backlog", work_seconds=0)
         await queue.enqueue(message, defer_seconds=options.get("defer_seconds", 0))
@@ -42,7 +42,7 @@ async def test_ready_backlog_counts_jobs_enqueued_with_no_worker(
 ) -> None:
     await enqueue_reports(settings, redis, 7)
 
-    assert sample_value(await scrape(client), READY, queue=settings.queue_name) == 7
+    assert sample_value(await scrape(client), READY, queue="default") == 7
 
 
 async def test_deferred_jobs_are_not_ready(
@@ -51,8 +51,8 @@ async def test_deferred_jobs_are_not_ready(
     await enqueue_reports(settings, redis, 3, defer_seconds=600)
 
     text = await scrape(client)
-    deferred = sample_value(text, metric_name("queue_deferred_jobs"), queue=settings.queue_name)
-    assert (deferred, sample_value(text, READY, queue=settings.queue_name)) == (3, 0)
+    deferred = sample_value(text, metric_name("queue_deferred_jobs"), queue="default")
+    assert (deferred, sample_value(text, READY, queue="default")) == (3, 0)
 
 
 async def test_oldest_ready_age_grows_while_no_worker_runs(
@@ -60,9 +60,9 @@ async def test_oldest_ready_age_grows_while_no_worker_runs(
 ) -> None:
     await enqueue_reports(settings, redis, 2)
 
-    first = sample_value(await scrape(client), OLDEST, queue=settings.queue_name)
+    first = sample_value(await scrape(client), OLDEST, queue="default")
     await asyncio.sleep(0.05)
-    second = sample_value(await scrape(client), OLDEST, queue=settings.queue_name)
+    second = sample_value(await scrape(client), OLDEST, queue="default")
 
     assert first is not None
     assert second is not None
@@ -72,13 +72,13 @@ async def test_oldest_ready_age_grows_while_no_worker_runs(
 async def test_worker_drains_the_backlog_to_zero(
     client: httpx.AsyncClient, settings: Settings, redis: Redis
 ) -> None:
-    from {{ cookiecutter.package_name }}.worker import run_burst
+    from {{ cookiecutter.package_name }}.jobs import run_burst
 
     await enqueue_reports(settings, redis, 5)
     await run_burst(settings)
 
     text = await scrape(client)
-    assert (sample_value(text, READY, queue=settings.queue_name), sample_value(text, OLDEST)) == (
+    assert (sample_value(text, READY, queue="default"), sample_value(text, OLDEST)) == (
         0,
         0,
     )
@@ -195,7 +195,7 @@ async def test_every_metric_in_alerts_and_dashboard_is_exposed(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
     # Worker metrics live in this process too once a worker has been built here.
-    from {{ cookiecutter.package_name }}.jobs import metrics as _worker_metrics  # noqa: F401
+    from {{ cookiecutter.package_name }}.jobs._worker import metrics as _worker_metrics  # noqa: F401
 
     exposed = exposed_names(await scrape(client))
     deploy = PROJECT_ROOT / "deploy"

@@ -4,6 +4,7 @@ A private redis-server is stopped and started again mid-run (with a snapshot, as
 persistence restarts). Two jobs are running when it stops; the rest wait in the queue.
 """
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,8 +17,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
 from {{ cookiecutter.package_name }}.core.redis import create_redis
-from {{ cookiecutter.package_name }}.jobs import JobStatus, Queue, registered_tasks
-from {{ cookiecutter.package_name }}.jobs.worker import build_worker
+from {{ cookiecutter.package_name }}.jobs import JobStatus, Queue
+from {{ cookiecutter.package_name }}.jobs._worker import build_worker
+from {{ cookiecutter.package_name }}.jobs.registry import registered_tasks
 from {{ cookiecutter.package_name }}.main import create_app
 from tests.conftest import make_settings
 from tests.jobs_helpers import record, reports_per_job
@@ -54,11 +56,14 @@ async def outage(
     with private_redis(data) as server:
         settings = make_settings(database_url, server.url)
         redis = create_redis(settings)
-        queue = Queue(redis, settings.queue_name)
+        queue = Queue(redis, settings)
         engine = create_engine(settings)
         sessions = create_session_factory(engine)
         app = create_app(settings)
-        worker_env = {"JOB_TIMEOUT_SECONDS": "2", "WORKER_MAX_JOBS": "2"}
+        worker_env = {
+            "JOB_TIMEOUT_SECONDS": "2",
+            "QUEUES": json.dumps({"default": {"max_jobs": 2, "drain_seconds": 0}}),
+        }
         try:
             async with (
                 LifespanManager(app) as manager,
@@ -160,7 +165,8 @@ def test_web_recovers_by_itself_when_redis_returns(outage: Outage) -> None:
 
 async def test_job_start_that_fails_on_redis_gives_its_slot_back(settings: Settings) -> None:
     down = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
-    worker = build_worker(down, registered_tasks(), burst=True, handle_signals=False)
+    tasks = registered_tasks("default")
+    worker = build_worker(down, "default", tasks, burst=True, handle_signals=False)
     with pytest.raises(RedisConnectionError):
         await worker.start_jobs([b"some-job"])
     await worker.close()

@@ -5,7 +5,7 @@ import httpx
 from redis.asyncio import Redis
 
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.worker import run_burst
+from {{ cookiecutter.package_name }}.jobs import run_burst
 
 
 async def submit_report(client: httpx.AsyncClient, **body: Any) -> httpx.Response:

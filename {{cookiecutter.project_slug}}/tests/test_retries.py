@@ -9,9 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.metrics import metric_name
-from {{ cookiecutter.package_name }}.jobs import Backoff, JobStatus, Queue
+from {{ cookiecutter.package_name }}.jobs import Backoff, JobStatus, Queue, run_burst
 from {{ cookiecutter.package_name }}.jobs.models import JobRecord
-from {{ cookiecutter.package_name }}.worker import run_burst
 from tests import tasks
 from tests.jobs_helpers import job_status, record, submit
 

@@ -9,10 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
-from {{ cookiecutter.package_name }}.jobs import Queue, new_job_id, run_once
+from {{ cookiecutter.package_name }}.jobs import Queue, new_job_id, run_burst, run_once
 from {{ cookiecutter.package_name }}.reports.models import Report
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
-from {{ cookiecutter.package_name }}.worker import run_burst
 
 
 @pytest.fixture
@@ -25,7 +24,7 @@ async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[Async
 async def test_same_job_delivered_twice_writes_one_report(
     settings: Settings, redis: Redis, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    queue, job_id = Queue(redis, settings.queue_name), new_job_id()
+    queue, job_id = Queue(redis, settings), new_job_id()
     message = generate_report.message(title="Delivered twice", work_seconds=0)
     await queue.enqueue(message, job_id=job_id)
     await run_burst(settings)
@@ -41,7 +40,7 @@ async def test_same_job_delivered_twice_writes_one_report(
 async def test_redelivery_returns_the_first_delivery_s_report(
     settings: Settings, redis: Redis
 ) -> None:
-    queue, job_id = Queue(redis, settings.queue_name), new_job_id()
+    queue, job_id = Queue(redis, settings), new_job_id()
     message = generate_report.message(title="Same result", work_seconds=0)
     results = []
     for _ in range(2):

@@ -8,8 +8,7 @@ from redis.asyncio import Redis
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
-from {{ cookiecutter.package_name }}.jobs import JobStatus, Queue, history
-from {{ cookiecutter.package_name }}.worker import run_burst
+from {{ cookiecutter.package_name }}.jobs import JobStatus, Queue, history, run_burst
 from tests import tasks
 from tests.conftest import alembic_config
 from tests.jobs_helpers import record, submit
@@ -38,7 +37,7 @@ async def test_sqlite_runs_a_job_through_the_worker(
     engine = create_engine(dev)
     sessions = create_session_factory(engine)
     message = tasks.process_order.message(order_id="o-sqlite")
-    job_id = await submit(sessions, Queue(redis, dev.queue_name), message)
+    job_id = await submit(sessions, Queue(redis, dev), message)
     await run_burst(dev)
     done = await record(sessions, job_id)
     await engine.dispose()

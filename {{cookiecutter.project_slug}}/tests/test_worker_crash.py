@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
 from {{ cookiecutter.package_name }}.jobs import JobStatus, Queue
-from {{ cookiecutter.package_name }}.jobs.runner import ARQ_TIMEOUT_MARGIN_SECONDS
+from {{ cookiecutter.package_name }}.jobs._worker.runner import ARQ_TIMEOUT_MARGIN_SECONDS
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
 from tests.conftest import make_settings
 from tests.jobs_helpers import record, reports_per_job, submit
@@ -42,7 +42,7 @@ async def crash(
     await redis.flushdb()
     engine = create_engine(settings)
     sessions = create_session_factory(engine)
-    queue = Queue(redis, settings.queue_name)
+    queue = Queue(redis, settings)
     logs = tmp_path_factory.mktemp("crash")
     timeout = {"JOB_TIMEOUT_SECONDS": str(JOB_TIMEOUT_SECONDS)}
     try:

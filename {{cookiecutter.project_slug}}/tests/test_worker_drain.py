@@ -13,7 +13,7 @@ from {{ cookiecutter.package_name }}.jobs import JobStatus, Queue
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
 from tests.conftest import make_settings
 from tests.jobs_helpers import record, submit
-from tests.processes import eventually, worker_process
+from tests.processes import eventually, queues_json, worker_process
 
 
 @dataclass
@@ -34,11 +34,11 @@ async def drained(
     await redis.flushdb()
     engine = create_engine(settings)
     sessions = create_session_factory(engine)
-    queue = Queue(redis, settings.queue_name)
+    queue = Queue(redis, settings)
     logs: Path = tmp_path_factory.mktemp("drain")
     try:
         with worker_process(
-            settings, logs, WORKER_DRAIN_SECONDS="10", JOB_TIMEOUT_SECONDS="5"
+            settings, logs, QUEUES=queues_json(settings, drain_seconds=10), JOB_TIMEOUT_SECONDS="5"
         ) as worker:
             await worker.wait_until_live()
             message = generate_report.message(title="Drained", work_seconds=1.5)
@@ -49,7 +49,7 @@ async def drained(
 
             await eventually(started, "the job to start")
             worker.signal(signal.SIGTERM)
-            await worker.wait_for_log("allow_pick_jobs")
+            await worker.wait_for_log("worker_draining")
             late = await submit(
                 sessions, queue, generate_report.message(title="Late", work_seconds=0)
             )
@@ -58,7 +58,8 @@ async def drained(
             exit_code=exit_code,
             running_job=JobStatus((await record(sessions, running)).status),
             job_sent_during_drain=JobStatus((await record(sessions, late)).status),
-            job_sent_during_drain_queued=await redis.zscore(settings.queue_name, late) is not None,
+            job_sent_during_drain_queued=await redis.zscore(settings.queue_key("default"), late)
+            is not None,
             in_progress_keys=await redis.keys("arq:in-progress:*"),
         )
     finally:

@@ -5,10 +5,10 @@ import httpx
 import pytest
 
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.worker import run_burst
+from {{ cookiecutter.package_name }}.jobs import run_burst
 
 
-async def test_each_job_is_logged_by_the_runner_not_twice_by_arq(
+async def test_each_job_is_logged_once_by_the_runner_not_by_arq(
     client: httpx.AsyncClient, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
@@ -26,4 +26,4 @@ async def test_each_job_is_logged_by_the_runner_not_twice_by_arq(
         for record in caplog.records
         if job_id in record.getMessage() and record.name in {"jobs", "arq.worker"}
     ]
-    assert about_run == ["jobs", "jobs"]
+    assert about_run == ["jobs"]

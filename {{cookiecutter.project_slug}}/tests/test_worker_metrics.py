@@ -6,9 +6,8 @@ from redis.asyncio import Redis
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.metrics import metric_name
-from {{ cookiecutter.package_name }}.jobs import JobContext, Queue, task
+from {{ cookiecutter.package_name }}.jobs import JobContext, Queue, run_burst, task
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
-from {{ cookiecutter.package_name }}.worker import run_burst
 from tests.metrics_text import sample_value
 from tests.processes import CLI, eventually, free_port, running, service_env
 
@@ -38,7 +37,7 @@ def snapshot(task_name: str) -> Callable[[], dict[str, float]]:
 
 
 async def run_jobs(settings: Settings, redis: Redis, *, succeeding: int, failing: int) -> None:
-    queue = Queue(redis, settings.queue_name)
+    queue = Queue(redis, settings)
     for _ in range(succeeding):
         await queue.enqueue(generate_report.message(title="Counted", work_seconds=0))
     for _ in range(failing):
@@ -84,11 +83,11 @@ async def test_nothing_is_in_progress_after_a_drain(settings: Settings, redis: R
 
 
 async def test_every_poll_refreshes_the_heartbeat(settings: Settings, redis: Redis) -> None:
-    before = value("worker_last_poll_timestamp_seconds")
+    before = value("worker_last_poll_timestamp_seconds", queue="default")
 
     await run_jobs(settings, redis, succeeding=0, failing=0)
 
-    assert value("worker_last_poll_timestamp_seconds") > before
+    assert value("worker_last_poll_timestamp_seconds", queue="default") > before
 
 
 async def test_worker_process_serves_its_metrics_on_its_port(settings: Settings) -> None:

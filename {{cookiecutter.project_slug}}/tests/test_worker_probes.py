@@ -10,9 +10,9 @@ from redis.asyncio import Redis
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.metrics import metric_name
-from {{ cookiecutter.package_name }}.jobs import runner  # noqa: F401 - registers the job metrics
-from {{ cookiecutter.package_name }}.jobs.heartbeat import Heartbeat, heartbeat_key
-from {{ cookiecutter.package_name }}.jobs.probes import start_probe_server
+from {{ cookiecutter.package_name }}.jobs._worker import runner  # noqa: F401 - registers the job metrics
+from {{ cookiecutter.package_name }}.jobs._worker.heartbeat import Heartbeat, heartbeat_key
+from {{ cookiecutter.package_name }}.jobs._worker.probes import start_probe_server
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 
@@ -82,6 +82,6 @@ async def test_heartbeat_is_published_under_a_key_that_expires(
     settings: Settings, redis: Redis
 ) -> None:
     heartbeat = Heartbeat(stall_after_seconds=30)
-    await heartbeat.publish(redis, settings.queue_name, running_jobs=0)
-    ttl = await redis.ttl(heartbeat_key(settings.queue_name, heartbeat.worker_id))
+    await heartbeat.publish(redis, settings.queue_key("default"), running_jobs=0)
+    ttl = await redis.ttl(heartbeat_key(settings.queue_key("default"), heartbeat.worker_id))
     assert 0 < ttl <= 30

@@ -1,14 +1,15 @@
 """`{{ cookiecutter.project_slug }}`: the one command for every process the service runs.
 
 {{ cookiecutter.project_slug }} web        serve the HTTP API (uvicorn)
-{{ cookiecutter.project_slug }} worker     run the job worker until SIGTERM, then drain
+{{ cookiecutter.project_slug }} worker     run one queue's worker until SIGTERM, then drain (`--queue NAME`)
 {{ cookiecutter.project_slug }} migrate    apply database migrations (alembic upgrade head)
-{{ cookiecutter.project_slug }} dev        run web and worker together for local development
+{{ cookiecutter.project_slug }} dev        run web and a worker per queue together, for local development
 {{ cookiecutter.project_slug }} digest     send a cron digest now (`digest run --period START/END`)
-{{ cookiecutter.project_slug }} dlq        list, show, replay and purge dead letters (see dlq.py)
+{{ cookiecutter.project_slug }} dlq        list, show, replay and purge dead letters (see jobs/cli.py)
 """
 
 import argparse
+import importlib
 import os
 import signal
 import subprocess
@@ -19,9 +20,9 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from {{ cookiecutter.package_name }} import dlq
 from {{ cookiecutter.package_name }}.config import Settings, get_settings
 from {{ cookiecutter.package_name }}.digests import cli as digest_cli
+from {{ cookiecutter.package_name }}.jobs import cli as jobs_cli
 
 
 def _web(settings: Settings, _args: argparse.Namespace) -> int:
@@ -43,13 +44,18 @@ def _web(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def _worker(settings: Settings, _args: argparse.Namespace) -> int:
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
     # The worker is one process serving its own registry; files in the web tier's directory
     # would put worker series on the web's /metrics.
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    from {{ cookiecutter.package_name }} import worker
+    from {{ cookiecutter.package_name }}.jobs import run_worker
+    from {{ cookiecutter.package_name }}.jobs._worker import WorkerConfigError
 
-    worker.run(settings)
+    try:
+        run_worker(settings, args.queue)
+    except WorkerConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -91,16 +97,15 @@ def _dev(settings: Settings, _args: argparse.Namespace) -> int:
         return 2
     command = [sys.executable, "-m", "{{ cookiecutter.package_name }}.cli"]
     # Our own interpreter and module, with fixed arguments: nothing untrusted reaches the command.
-    children = [
-        subprocess.Popen([*command, "worker"]),  # noqa: S603
-        subprocess.Popen([*command, "web"]),  # noqa: S603
-    ]
+    workers = [[*command, "worker", "--queue", queue] for queue in settings.queues]
+    children = [subprocess.Popen(argv) for argv in [*workers, [*command, "web"]]]  # noqa: S603
     try:
         while all(child.poll() is None for child in children):
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass
     finally:
+        drain = max(queue.drain_seconds for queue in settings.queues.values())
         # A second Ctrl-C (or uv forwarding the first) must not cut the drain short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         for child in children:
@@ -108,7 +113,7 @@ def _dev(settings: Settings, _args: argparse.Namespace) -> int:
                 child.send_signal(signal.SIGTERM)
         for child in children:
             try:
-                child.wait(timeout=settings.worker_drain_seconds + 5)
+                child.wait(timeout=drain + 5)
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
@@ -124,14 +129,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("web", help="serve the HTTP API").set_defaults(handler=_web)
-    commands.add_parser("worker", help="run the job worker").set_defaults(handler=_worker)
+    worker = commands.add_parser("worker", help="run one queue's job worker")
+    worker.add_argument("--queue", default="default", help="a queue named in QUEUES")
+    worker.set_defaults(handler=_worker, needs_tasks=True)
     commands.add_parser("dev", help="run web and worker together").set_defaults(handler=_dev)
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("revision", nargs="?", default="head")
     migrate.add_argument("--config", default="alembic.ini", help="path to alembic.ini")
     migrate.set_defaults(handler=_migrate)
     digest_cli.register(commands)
-    dlq.add_parser(commands)
+    jobs_cli.register(commands)
     return parser
 
 
@@ -142,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"error: invalid settings: {exc}", file=sys.stderr)
         return 2
+    if getattr(args, "needs_tasks", False):
+        # Registers every feature's tasks; `web` never loads them this early (core/exposition.py).
+        importlib.import_module("{{ cookiecutter.package_name }}.tasks")
     handler = args.handler
     code: int = handler(settings, args)
     return code

@@ -29,6 +29,7 @@ class Environment(StrEnum):
 
 
 # "METHOD /route/template", as the route is declared: `POST /v1/reports`, `GET /v1/jobs/{job_id}`.
+_QUEUE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _ROUTE_KEY = re.compile(r"^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) /\S*$")
 
 
@@ -43,6 +44,19 @@ class RateLimitPolicy(BaseModel):
     window_seconds: int = Field(ge=1, le=86_400)
     # Redis unavailable: True lets requests through (logged and counted), False answers 503.
     fail_open: bool = True
+
+
+class QueueSettings(BaseModel):
+    """How the workers of one queue run. Measured in `make bench`: arq's defaults (10 jobs, 0.5 s
+    poll) run 25 ms jobs at ~20/s; 50 jobs and a 50 ms poll keep a 2-core worker busy."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_jobs: int = Field(default=50, ge=1)
+    # On SIGTERM the worker stops taking jobs and lets running ones finish for this long; deploy
+    # files set the grace period above it.
+    drain_seconds: int = Field(default=25, ge=0)
+    poll_delay_seconds: float = Field(default=0.05, gt=0)
 
 
 class Settings(BaseSettings):
@@ -97,20 +111,23 @@ class Settings(BaseSettings):
     # before they are cancelled (each one logged). Both fit in the deploy grace period.
     spawn_drain_seconds: float = Field(default=10, ge=0)
 
-    queue_name: str = "{{ cookiecutter.package_name }}:queue"
-    # Measured in `make bench`: arq's defaults (10 jobs, 0.5 s poll) run 25 ms jobs at ~20/s.
-    worker_max_jobs: int = Field(default=50, ge=1)
-    worker_poll_delay_seconds: float = Field(default=0.05, gt=0)
-    # On SIGTERM the worker stops taking jobs and lets running ones finish for this long.
-    # Deploy files set their grace period above it.
-    worker_drain_seconds: int = Field(default=25, ge=0)
+    # Every queue's Redis key starts with this: queue NAME lives at `<QUEUE_PREFIX>:NAME`.
+    queue_prefix: str = Field(default="{{ cookiecutter.package_name }}:queue", min_length=1)
+    # The queues and how their workers run; `<slug> worker --queue NAME` serves one of them.
+    # A task names its queue (`@task(queue=...)`); each queue scales and drains on its own.
+    queues: dict[str, QueueSettings] = {
+        "default": QueueSettings(),
+        # The digest takes up to 2 minutes: on its own queue it neither delays short jobs nor
+        # stretches their redelivery after a crash, and its drain covers its timeout.
+        "scheduled": QueueSettings(max_jobs=4, drain_seconds=150, poll_delay_seconds=0.5),
+    }
     # The worker's probes and metrics (`/healthz`, `/readyz`, `/metrics`); port 0 picks a free one.
     worker_http_host: str = "0.0.0.0"  # noqa: S104 - probes reach the pod on its own address
     worker_http_port: int = Field(default=9100, ge=0, le=65535)
     # `/healthz` fails once the poll loop has not gone round for this long.
     worker_stall_seconds: float = Field(default=30.0, gt=0)
-    # Default per-task timeout. A killed worker's jobs run again once the largest timeout + 11 s
-    # has passed, and a drain waits for running jobs: keep it short and below the drain.
+    # Default per-task timeout. A killed worker's jobs run again once the largest timeout of a task
+    # on its queue + 11 s has passed, and a drain waits for running jobs: keep it below the drain.
     job_timeout_seconds: int = Field(default=20, ge=1)
     job_keep_result_seconds: int = Field(default=3600, ge=0)
 
@@ -181,6 +198,19 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self
+
+    @field_validator("queues")
+    @classmethod
+    def queue_names_are_plain(cls, queues: dict[str, QueueSettings]) -> dict[str, QueueSettings]:
+        # Names appear in Redis keys, metric labels, Kubernetes object names and the CLI.
+        bad = [name for name in queues if not _QUEUE_NAME.match(name)]
+        if bad or not queues:
+            raise ValueError(f"queue names must match {_QUEUE_NAME.pattern}, got {bad or 'none'}")
+        return queues
+
+    def queue_key(self, queue: str) -> str:
+        """The Redis key of a queue (arq's sorted set)."""
+        return f"{self.queue_prefix}:{queue}"
 
     @property
     def json_logs(self) -> bool:

@@ -72,7 +72,31 @@ of a million prints as 1e+06, which no integer setting parses; whole numbers pri
 {{- range $key, $value := .Values.config }}
 {{- $lines = append $lines (printf "%s: %s" $key (include "CHARTNAME.envValue" $value)) }}
 {{- end }}
+{{- $lines = append $lines (printf "QUEUES: %s" (include "CHARTNAME.queuesJson" . | quote)) }}
 {{- join "\n" $lines }}
+{{- end }}
+
+{{/*
+The QUEUES setting, one JSON map built from workers.queues, e.g.
+{"default":{"drain_seconds":25,"max_jobs":50,"poll_delay_seconds":0.05}}. Every pod reads the same
+map, so web enqueues only to queues that have workers. Whole numbers go out as integers.
+*/}}
+{{- define "CHARTNAME.queuesJson" -}}
+{{- $queues := dict }}
+{{- range $name, $queue := .Values.workers.queues }}
+{{- $_ := set $queues $name (dict "max_jobs" (int64 $queue.maxJobs) "drain_seconds" (int64 $queue.drainSeconds) "poll_delay_seconds" (float64 $queue.pollDelaySeconds)) }}
+{{- end }}
+{{- toJson $queues }}
+{{- end }}
+
+{{/* The component of one queue's workers: worker-NAME. Call with the queue name. */}}
+{{- define "CHARTNAME.workerComponent" -}}
+{{- printf "worker-%s" . }}
+{{- end }}
+
+{{/* Seconds between SIGTERM and SIGKILL for one queue's pods: its drain plus the margin. */}}
+{{- define "CHARTNAME.workerGracePeriod" -}}
+{{- add (int64 .queue.drainSeconds) (int64 .root.Values.workers.graceMarginSeconds) }}
 {{- end }}
 
 {{/* The Secret data the chart creates when no existingSecret is named. */}}
@@ -123,11 +147,14 @@ volumes:
       sizeLimit: 64Mi
 {{- end }}
 
-{{/* Container-level settings every container shares. Call with (dict "root" $ "component" "web"). */}}
+{{/*
+Container-level settings every container shares. Call with (dict "root" $ "component" "web"), and
+"args" when the command is more than the component's name (a worker's `worker --queue NAME`).
+*/}}
 {{- define "CHARTNAME.containerBase" -}}
 image: {{ include "CHARTNAME.image" .root }}
 imagePullPolicy: {{ .root.Values.image.pullPolicy }}
-args: [{{ .component | quote }}]
+args: {{ .args | default (list .component) | toJson }}
 securityContext:
   allowPrivilegeEscalation: false
   readOnlyRootFilesystem: true
@@ -168,13 +195,18 @@ Checks that no schema can express. They fail rendering with a message naming the
 {{- fail "secret.databaseUrl and secret.redisUrl must not hold the change-me placeholder password" }}
 {{- end }}
 {{- end }}
-{{- if le (int .Values.worker.terminationGracePeriodSeconds) (int .Values.config.WORKER_DRAIN_SECONDS) }}
-{{- fail "worker.terminationGracePeriodSeconds must be above config.WORKER_DRAIN_SECONDS, or running jobs are killed mid-drain" }}
+{{- range $name, $queue := .Values.workers.queues }}
+{{- if and $queue.autoscaling.enabled $queue.keda.enabled }}
+{{- fail (printf "enable one of workers.queues.%s.autoscaling and workers.queues.%s.keda: KEDA manages its own HorizontalPodAutoscaler" $name $name) }}
 {{- end }}
-{{- if and .Values.worker.autoscaling.enabled .Values.worker.keda.enabled }}
-{{- fail "enable one of worker.autoscaling and worker.keda: KEDA manages its own HorizontalPodAutoscaler" }}
+{{- if and $queue.keda.enabled (not $.Values.workers.keda.serverAddress) }}
+{{- fail (printf "workers.keda.serverAddress must name the Prometheus that KEDA queries for workers.queues.%s" $name) }}
 {{- end }}
-{{- if and .Values.worker.keda.enabled (not .Values.worker.keda.serverAddress) }}
-{{- fail "worker.keda.serverAddress must name the Prometheus that KEDA queries" }}
+{{- if gt (int $queue.keda.minReplicas) (int $queue.keda.maxReplicas) }}
+{{- fail (printf "workers.queues.%s.keda.minReplicas must not be above its maxReplicas" $name) }}
+{{- end }}
+{{- if gt (int $queue.autoscaling.minReplicas) (int $queue.autoscaling.maxReplicas) }}
+{{- fail (printf "workers.queues.%s.autoscaling.minReplicas must not be above its maxReplicas" $name) }}
+{{- end }}
 {{- end }}
 {{- end }}

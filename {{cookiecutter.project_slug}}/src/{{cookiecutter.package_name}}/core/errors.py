@@ -21,10 +21,9 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
+
+from {{ cookiecutter.package_name }}.core.outages import Dependency
 
 log = structlog.get_logger(__name__)
 
@@ -116,15 +115,13 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(HTTPStatus.UNPROCESSABLE_ENTITY, "The request failed validation.", errors=errors)
 
 
-async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
-    dependency = (
-        "redis" if isinstance(exc, RedisConnectionError | RedisTimeoutError) else "database"
-    )
+def dependency_down(dependency: Dependency, exc: BaseException) -> JSONResponse:
+    """The 503 for an outage (`core.outages`): names the dependency, asks to retry in 5 s."""
     log.warning("dependency_unavailable", dependency=dependency, error=str(exc))
     return problem(
         HTTPStatus.SERVICE_UNAVAILABLE,
         f"The {dependency} is unavailable; retry later.",
-        dependency=dependency,
+        dependency=str(dependency),
         headers={"Retry-After": "5"},
     )
 
@@ -133,14 +130,3 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for exc_type in (RedisConnectionError, RedisTimeoutError, OperationalError, InterfaceError):
-        app.add_exception_handler(exc_type, _dependency_down)
-    # asyncpg connection failures arrive wrapped in DBAPIError when the pool cannot connect.
-    app.add_exception_handler(DBAPIError, _dependency_down_or_unexpected)
-
-
-async def _dependency_down_or_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DBAPIError)
-    if exc.connection_invalidated or isinstance(exc.orig, OSError | ConnectionError):
-        return await _dependency_down(request, exc)
-    raise exc  # not an outage: let the request context answer it as an unexpected 500

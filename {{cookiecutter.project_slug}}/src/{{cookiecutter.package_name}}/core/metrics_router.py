@@ -5,12 +5,12 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from {{ cookiecutter.package_name }}.core import exposition
 from {{ cookiecutter.package_name }}.core.dependencies import ResourcesDep
-from {{ cookiecutter.package_name }}.jobs import queue_metrics
+from {{ cookiecutter.package_name }}.jobs import backlog
 
 router = APIRouter(tags=["metrics"])
 
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(resources: ResourcesDep) -> Response:
-    families = await queue_metrics.collect(resources.queue, resources.sessions)
+    families = await backlog.collect(resources.queue, resources.sessions)
     return Response(exposition.render(families), media_type=CONTENT_TYPE_LATEST)

@@ -15,7 +15,6 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 from prometheus_client import Counter
-from redis.exceptions import RedisError
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,6 +23,7 @@ from {{ cookiecutter.package_name }}.core.dependencies import ResourcesDep
 from {{ cookiecutter.package_name }}.core.errors import ServiceUnavailable, TooManyRequests
 from {{ cookiecutter.package_name }}.core.gcra import Verdict
 from {{ cookiecutter.package_name }}.core.metrics import metric_name
+from {{ cookiecutter.package_name }}.core.outages import Dependency, outage_of
 from {{ cookiecutter.package_name }}.core.principal import PrincipalDep
 
 log = structlog.get_logger(__name__)
@@ -77,7 +77,10 @@ async def rate_limit(request: Request, principal: PrincipalDep, resources: Resou
                 quota=policy.quota,
                 window_seconds=policy.window_seconds,
             )
-    except (RedisError, TimeoutError) as exc:
+    except Exception as exc:
+        # Our own budget ran out (TimeoutError), or Redis is down: the policy decides.
+        if not (isinstance(exc, TimeoutError) or outage_of(exc) is Dependency.REDIS):
+            raise
         error = str(exc) or type(exc).__name__
         if not policy.fail_open:
             DECISIONS.labels(policy.name, "fail_closed").inc()

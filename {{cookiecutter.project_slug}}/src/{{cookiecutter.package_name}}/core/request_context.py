@@ -8,8 +8,9 @@ from http import HTTPStatus
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from {{ cookiecutter.package_name }}.core.errors import problem
+from {{ cookiecutter.package_name }}.core.errors import dependency_down, problem
 from {{ cookiecutter.package_name }}.core.http_metrics import observe_request
+from {{ cookiecutter.package_name }}.core.outages import outage_of
 
 log = structlog.get_logger("http")
 
@@ -57,11 +58,18 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            log.exception("unhandled_exception")
+        except Exception as exc:
+            dependency = outage_of(exc)
+            if dependency is None:
+                log.exception("unhandled_exception")
             if response_started:
                 raise
-            response = problem(HTTPStatus.INTERNAL_SERVER_ERROR, "An unexpected error occurred.")
+            if dependency is None:
+                response = problem(
+                    HTTPStatus.INTERNAL_SERVER_ERROR, "An unexpected error occurred."
+                )
+            else:
+                response = dependency_down(dependency, exc)
             await response(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - started

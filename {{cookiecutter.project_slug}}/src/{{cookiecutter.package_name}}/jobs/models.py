@@ -21,6 +21,9 @@ class JobStatus(StrEnum):
     DEAD = "dead"
 
 
+FINAL_STATUSES = frozenset({JobStatus.COMPLETE, JobStatus.FAILED, JobStatus.DEAD})
+
+
 class JobRecord(Base):
     __tablename__ = "job_history"
     __table_args__ = (

@@ -1,13 +1,14 @@
 """Enqueue jobs and read their live state, in arq's own Redis format, one round trip each.
 
 arq's `enqueue_job` costs three round trips (WATCH, EXISTS checks, MULTI/EXEC) and pickles by
-default. A server-side script does the same de-duplicating write atomically in one.
+default. A server-side script does the same de-duplicating write atomically in one; the job itself
+is encoded by arq's own `serialize_job`, with our msgpack serializer.
 """
 
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from arq.constants import (
@@ -17,8 +18,10 @@ from arq.constants import (
     result_key_prefix,
     retry_key_prefix,
 )
+from arq.jobs import deserialize_job, deserialize_result, serialize_job
 from redis.asyncio import Redis
 
+from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.jobs.models import JobStatus
 from {{ cookiecutter.package_name }}.jobs.registry import Message
 from {{ cookiecutter.package_name }}.jobs.serializer import describe_error, deserialize, serialize
@@ -42,10 +45,6 @@ def new_job_id() -> str:
     return uuid.uuid4().hex
 
 
-def _from_ms(ms: int | None) -> datetime | None:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC) if ms is not None else None
-
-
 @dataclass(frozen=True, slots=True)
 class LiveState:
     """What Redis knows about a job while arq still holds it."""
@@ -61,11 +60,13 @@ class LiveState:
 
 
 class Queue:
-    """The producer side of the job queue, over the shared Redis client."""
+    """The producer side of every job queue, over the shared Redis client."""
 
-    def __init__(self, redis: Redis, name: str) -> None:
+    def __init__(self, redis: Redis, settings: Settings) -> None:
         self.redis = redis
-        self.name = name
+        self.settings = settings
+        # Short name -> Redis key, for every queue a worker may serve.
+        self.keys = {name: settings.queue_key(name) for name in settings.queues}
         self._enqueue = redis.register_script(_ENQUEUE)
 
     async def enqueue(
@@ -83,9 +84,12 @@ class Queue:
         kwargs = dict(message.kwargs)
         if request_id:
             kwargs[REQUEST_ID_KWARG] = request_id
-        payload = serialize({"t": 1, "f": message.task, "a": [], "k": kwargs, "et": enqueued_ms})
+        key = self.keys.get(message.queue)
+        if key is None:
+            raise ValueError(f"task {message.task!r} is on queue {message.queue!r}, not in QUEUES")
+        payload = serialize_job(message.task, (), kwargs, 1, enqueued_ms, serializer=serialize)
         created = await self._enqueue(
-            keys=[job_key_prefix + job_id, result_key_prefix + job_id, self.name],
+            keys=[job_key_prefix + job_id, result_key_prefix + job_id, key],
             args=[payload, enqueued_ms + defer_ms, defer_ms + expires_extra_ms, job_id],
         )
         return job_id if created else None
@@ -95,28 +99,29 @@ class Queue:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.get(result_key_prefix + job_id)
             pipe.exists(in_progress_key_prefix + job_id)
-            pipe.zscore(self.name, job_id)
             pipe.get(job_key_prefix + job_id)
             pipe.get(retry_key_prefix + job_id)
-            result_raw, in_progress, score, job_raw, tries = await pipe.execute()
+            for key in self.keys.values():
+                pipe.zscore(key, job_id)
+            result_raw, in_progress, job_raw, tries, *scores = await pipe.execute()
 
         if result_raw is not None:
-            done = deserialize(result_raw)
-            success = bool(done["s"])
+            done = deserialize_result(result_raw, deserializer=deserialize)
             return LiveState(
-                status=JobStatus.COMPLETE if success else JobStatus.FAILED,
-                task=done["f"],
-                attempts=int(done["t"]),
-                enqueued_at=_from_ms(done["et"]),
-                started_at=_from_ms(done["st"]),
-                finished_at=_from_ms(done["ft"]),
-                result=done["r"] if success else None,
-                error=None if success else describe_error(done["r"]) or str(done["r"]),
+                status=JobStatus.COMPLETE if done.success else JobStatus.FAILED,
+                task=done.function,
+                attempts=done.job_try,
+                enqueued_at=done.enqueue_time,
+                started_at=done.start_time,
+                finished_at=done.finish_time,
+                result=done.result if done.success else None,
+                error=None if done.success else describe_error(done.result) or str(done.result),
             )
         if job_raw is None:
             return None
-        job = deserialize(job_raw)
+        job = deserialize_job(job_raw, deserializer=deserialize)
         attempts = int(tries) if tries is not None else 0
+        score = next((score for score in scores if score is not None), None)
         if in_progress:
             status = JobStatus.IN_PROGRESS
         elif score is not None and score > time.time() * 1000:
@@ -124,5 +129,5 @@ class Queue:
         else:
             status = JobStatus.QUEUED
         return LiveState(
-            status=status, task=job["f"], attempts=attempts, enqueued_at=_from_ms(job["et"])
+            status=status, task=job.function, attempts=attempts, enqueued_at=job.enqueue_time
         )

@@ -10,6 +10,8 @@ from {{ cookiecutter.package_name }}.jobs.retry import DEFAULT_BACKOFF, Backoff
 P = ParamSpec("P")
 TaskFunction = Callable[Concatenate[JobContext, P], Awaitable[Any]]
 
+DEFAULT_QUEUE = "default"
+
 _REGISTRY: dict[str, "Task[Any]"] = {}
 
 
@@ -19,6 +21,7 @@ class Message:
 
     task: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    queue: str = DEFAULT_QUEUE
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +35,14 @@ class Task(Generic[P]):
     # Exception types retried besides outages (see `jobs.retry`); anything else is permanent.
     retry_on: tuple[type[Exception], ...]
     backoff: Backoff
+    # The queue whose workers run it (`<slug> worker --queue NAME`); a name in `QUEUES`.
+    queue: str = DEFAULT_QUEUE
 
     def message(self, *args: P.args, **kwargs: P.kwargs) -> Message:
         """Capture a call's keyword arguments; they must be plain data (msgpack)."""
         if args:
             raise TypeError(f"task {self.name!r} takes keyword arguments only")
-        return Message(task=self.name, kwargs=dict(kwargs))
+        return Message(task=self.name, kwargs=dict(kwargs), queue=self.queue)
 
 
 def task(
@@ -47,6 +52,7 @@ def task(
     max_tries: int = 3,
     retry_on: tuple[type[Exception], ...] = (),
     backoff: Backoff = DEFAULT_BACKOFF,
+    queue: str = DEFAULT_QUEUE,
 ) -> Callable[[TaskFunction[P]], Task[P]]:
     """Register an async function `(ctx: JobContext, **kwargs) -> result` as a worker task."""
     if max_tries < 1:
@@ -56,12 +62,13 @@ def task(
         task_name = name or function.__name__
         if task_name in _REGISTRY and _REGISTRY[task_name].function is not function:
             raise ValueError(f"a task named {task_name!r} is already registered")
-        declared = Task(task_name, function, timeout_seconds, max_tries, retry_on, backoff)
+        declared = Task(task_name, function, timeout_seconds, max_tries, retry_on, backoff, queue)
         _REGISTRY[task_name] = declared
         return declared
 
     return register
 
 
-def registered_tasks() -> list[Task[Any]]:
-    return list(_REGISTRY.values())
+def registered_tasks(queue: str | None = None) -> list[Task[Any]]:
+    """Every registered task, or those of one queue."""
+    return [task for task in _REGISTRY.values() if queue is None or task.queue == queue]

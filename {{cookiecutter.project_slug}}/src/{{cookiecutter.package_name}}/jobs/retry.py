@@ -1,8 +1,8 @@
 """Which failures are retried, and how long to wait before the next try.
 
-A task's exception is permanent (the job is dead-lettered at once) unless it is an outage of the
-infrastructure the service runs on (Redis, the database, the network, a timeout), or an instance of one
-of the task's own `retry_on` types. Retrying only what is known to be transient keeps a bug from
+A task's exception is permanent (the job is dead-lettered at once) unless it is an outage of
+Redis or the database (`core.outages`), a network error or timeout, or an instance of one of the
+task's own `retry_on` types. Retrying only what is known to be transient keeps a bug from
 being re-run with growing delays: it lands in the dead letters at once, where it can be replayed
 after the fix.
 """
@@ -10,29 +10,15 @@ after the fix.
 import random
 from dataclasses import dataclass
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from {{ cookiecutter.package_name }}.core.outages import is_outage
 
-# Built-in ConnectionError and TimeoutError cover sockets, HTTP clients and our own task timeout.
-OUTAGE_ERRORS: tuple[type[Exception], ...] = (
-    ConnectionError,
-    TimeoutError,
-    RedisConnectionError,
-    RedisTimeoutError,
-    OperationalError,
-    InterfaceError,
-)
+# A task's own network errors and timeouts (an HTTP client, our task timeout) are worth a retry.
+_TRANSIENT = (ConnectionError, TimeoutError)
 
 
-def is_outage(exc: BaseException) -> bool:
-    """True when `exc` means a dependency did not answer, not that the work itself is wrong."""
-    if isinstance(exc, OUTAGE_ERRORS):
-        return True
-    # asyncpg's connection failures reach SQLAlchemy as a plain OSError it wraps in DBAPIError.
-    return isinstance(exc, DBAPIError) and (
-        exc.connection_invalidated or isinstance(exc.orig, OSError)
-    )
+def is_transient(exc: BaseException, retry_on: tuple[type[Exception], ...] = ()) -> bool:
+    """True when another try may succeed: an outage, a network error, or one of `retry_on`."""
+    return isinstance(exc, _TRANSIENT + retry_on) or is_outage(exc)
 
 
 @dataclass(frozen=True, slots=True)

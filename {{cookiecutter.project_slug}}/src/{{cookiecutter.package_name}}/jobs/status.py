@@ -1,7 +1,8 @@
 """A job's status: from Redis while arq knows the job, from the job history afterwards.
 
-A dead letter is the exception: arq keeps a failed result in Redis for a while, but only the history
-knows the job is dead (and whether it was replayed), so the history answers.
+Once the history holds a final state (complete, failed, dead) it answers, whatever Redis still says:
+the worker writes the outcome before it tells arq, so Redis can only lag behind it (an outage left
+arq's in-progress key behind, or a failed result stands for a job that is dead and replayed).
 """
 
 from dataclasses import asdict
@@ -12,7 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.package_name }}.jobs import history
-from {{ cookiecutter.package_name }}.jobs.models import JobRecord, JobStatus
+from {{ cookiecutter.package_name }}.jobs.models import FINAL_STATUSES, JobRecord, JobStatus
 from {{ cookiecutter.package_name }}.jobs.queue import LiveState, Queue
 
 
@@ -35,7 +36,7 @@ class JobView(BaseModel):
 async def get_status(session: AsyncSession, queue: Queue, job_id: str) -> JobView | None:
     live = await queue.live_state(job_id)
     record = await history.get(session, job_id)
-    if record is not None and (live is None or record.status == JobStatus.DEAD):
+    if record is not None and (live is None or record.status in FINAL_STATUSES):
         return _from_record(record)
     if live is not None:
         return _merge(job_id, live, record)

@@ -2,11 +2,10 @@
 
 from dataclasses import dataclass
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.package_name }}.core.errors import ServiceUnavailable
+from {{ cookiecutter.package_name }}.core.outages import Dependency, outage_of
 from {{ cookiecutter.package_name }}.jobs import history
 from {{ cookiecutter.package_name }}.jobs.models import JobStatus
 from {{ cookiecutter.package_name }}.jobs.queue import Queue, new_job_id
@@ -65,7 +64,9 @@ async def submit(
         enqueued = await queue.enqueue(
             message, job_id=job_id, defer_seconds=defer_seconds, request_id=request_id
         )
-    except (RedisConnectionError, RedisTimeoutError) as exc:
+    except Exception as exc:
+        if outage_of(exc) is not Dependency.REDIS:
+            raise
         if inserted:
             await history.discard(session, job_id)
             await session.commit()

@@ -19,16 +19,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
 from {{ cookiecutter.package_name }}.core.errors import ServiceUnavailable
+from {{ cookiecutter.package_name }}.core.outages import outage_of
 from {{ cookiecutter.package_name }}.core.redis import create_redis
-from {{ cookiecutter.package_name }}.jobs import Queue, dead_letters, history, registered_tasks
+from {{ cookiecutter.package_name }}.jobs import dead_letters, history
 from {{ cookiecutter.package_name }}.jobs.models import JobRecord
-from {{ cookiecutter.package_name }}.jobs.retry import is_outage
+from {{ cookiecutter.package_name }}.jobs.queue import Queue
+from {{ cookiecutter.package_name }}.jobs.registry import registered_tasks
 
 Action = Callable[[AsyncSession, Queue, argparse.Namespace], Awaitable[int]]
 ERROR_WIDTH = 60
 
 
-def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Add `dlq` to the project's command (argparse's subparser type is private)."""
     dlq = commands.add_parser("dlq", help="inspect and replay dead letters", description=__doc__)
     dlq.formatter_class = argparse.RawDescriptionHelpFormatter
     actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -41,7 +44,8 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     target.add_argument("--all", action="store_true", help="every pending dead letter")
     purge = actions.add_parser("purge", help="delete every dead letter")
     purge.add_argument("--yes", action="store_true", help="delete without asking again")
-    dlq.set_defaults(handler=handle)
+    # Replay checks that a worker still knows the dead job's task: every task must be registered.
+    dlq.set_defaults(handler=handle, needs_tasks=True)
 
 
 def handle(settings: Settings, args: argparse.Namespace) -> int:
@@ -49,20 +53,18 @@ def handle(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
-    # The worker module imports every task module, so replay knows which tasks exist.
-    from {{ cookiecutter.package_name }} import worker  # noqa: F401
-
     engine = create_engine(settings)
     redis = create_redis(settings)
     try:
         async with create_session_factory(engine)() as session:
-            return await ACTIONS[args.action](session, Queue(redis, settings.queue_name), args)
+            return await ACTIONS[args.action](session, Queue(redis, settings), args)
     except ServiceUnavailable as exc:
         return _fail(exc.detail)
     except Exception as exc:
-        if not is_outage(exc):
+        dependency = outage_of(exc)
+        if dependency is None:
             raise
-        return _fail(f"a dependency is unavailable: {exc}")
+        return _fail(f"the {dependency} is unavailable: {exc}")
     finally:
         await redis.aclose()
         await engine.dispose()

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
-from {{ cookiecutter.package_name }}.jobs import metrics as job_metrics
+from {{ cookiecutter.package_name }}.jobs._worker import metrics as job_metrics
 
 # How often the beat is written to Redis; the poll loop itself beats far more often.
 PUBLISH_INTERVAL_SECONDS = 5.0

@@ -1,7 +1,8 @@
 """Queue gauges computed at scrape time, at a cost that does not grow with the backlog.
 
-arq keeps every job in one sorted set scored by when it is due (enqueue time plus any defer), and
-leaves it there while it runs. So, in one round trip of three O(log N) commands:
+arq keeps every job of a queue in one sorted set scored by when it is due (enqueue time plus any
+defer), and leaves it there while it runs. So, in one round trip of three O(log N) commands per
+queue, each series labelled with the queue's name (`default`, `scheduled`):
 
     ready backlog   ZCOUNT queue -inf now         due jobs, including those running now
     deferred        ZCOUNT queue (now +inf        jobs scheduled for later
@@ -20,12 +21,11 @@ import time
 import structlog
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
-from redis.exceptions import RedisError
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from {{ cookiecutter.package_name }}.core.metrics import metric_name
+from {{ cookiecutter.package_name }}.core.outages import is_outage
 from {{ cookiecutter.package_name }}.jobs.models import JobRecord
 from {{ cookiecutter.package_name }}.jobs.queue import Queue
 
@@ -42,12 +42,16 @@ async def collect(queue: Queue, sessions: async_sessionmaker[AsyncSession]) -> l
     up = 1
     try:
         families += await _queue_families(queue)
-    except (RedisError, OSError, TimeoutError) as exc:
+    except Exception as exc:
+        if not (is_outage(exc) or isinstance(exc, TimeoutError)):
+            raise
         log.warning("queue_metrics_unavailable", source="redis", error=str(exc))
         up = 0
     try:
         families.append(await _dead_letters(sessions))
-    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+    except Exception as exc:
+        if not (is_outage(exc) or isinstance(exc, TimeoutError)):
+            raise
         log.warning("queue_metrics_unavailable", source="database", error=str(exc))
         up = 0
     families.append(
@@ -64,21 +68,23 @@ async def _queue_families(queue: Queue) -> list[Metric]:
     now_ms = time.time() * 1000
     async with asyncio.timeout(QUERY_TIMEOUT_SECONDS):
         async with queue.redis.pipeline(transaction=False) as pipe:
-            pipe.zcount(queue.name, "-inf", now_ms)
-            pipe.zcount(queue.name, f"({now_ms}", "+inf")
-            pipe.zrange(queue.name, 0, 0, withscores=True)
-            ready, deferred, lowest = await pipe.execute()
-    oldest_age = max(now_ms - lowest[0][1], 0) / 1000 if lowest else 0.0
-    return [
-        _gauge("queue_ready_jobs", "Jobs due now, waiting or running.", queue.name, ready),
-        _gauge("queue_deferred_jobs", "Jobs scheduled to run later.", queue.name, deferred),
-        _gauge(
-            "queue_oldest_ready_job_age_seconds",
-            "How long the oldest due job has been due (0 when none is).",
-            queue.name,
-            oldest_age,
-        ),
-    ]
+            for key in queue.keys.values():
+                pipe.zcount(key, "-inf", now_ms)
+                pipe.zcount(key, f"({now_ms}", "+inf")
+                pipe.zrange(key, 0, 0, withscores=True)
+            replies = await pipe.execute()
+    ready = _family("queue_ready_jobs", "Jobs due now, waiting or running.")
+    deferred = _family("queue_deferred_jobs", "Jobs scheduled to run later.")
+    oldest = _family(
+        "queue_oldest_ready_job_age_seconds",
+        "How long the oldest due job has been due (0 when none is).",
+    )
+    for index, name in enumerate(queue.keys):
+        due, later, lowest = replies[3 * index : 3 * index + 3]
+        ready.add_metric([name], due)
+        deferred.add_metric([name], later)
+        oldest.add_metric([name], max(now_ms - lowest[0][1], 0) / 1000 if lowest else 0.0)
+    return [ready, deferred, oldest]
 
 
 async def _dead_letters(sessions: async_sessionmaker[AsyncSession]) -> Metric:
@@ -91,7 +97,5 @@ async def _dead_letters(sessions: async_sessionmaker[AsyncSession]) -> Metric:
     )
 
 
-def _gauge(name: str, documentation: str, queue: str, value: float) -> Metric:
-    family = GaugeMetricFamily(metric_name(name), documentation, labels=["queue"])
-    family.add_metric([queue], value)
-    return family
+def _family(name: str, documentation: str) -> GaugeMetricFamily:
+    return GaugeMetricFamily(metric_name(name), documentation, labels=["queue"])

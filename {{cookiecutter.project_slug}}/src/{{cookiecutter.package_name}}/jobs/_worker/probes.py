@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from redis.asyncio import Redis
 
 from {{ cookiecutter.package_name }}.core.errors import problem
-from {{ cookiecutter.package_name }}.jobs.heartbeat import Heartbeat
+from {{ cookiecutter.package_name }}.jobs._worker.heartbeat import Heartbeat
 
 log = structlog.get_logger("worker.http")
 

@@ -61,14 +61,19 @@ QUEUE_WAIT = Histogram(
 IN_PROGRESS = Gauge(metric_name("jobs_in_progress"), "Job attempts running now.", ["task"])
 LAST_POLL = Gauge(
     metric_name("worker_last_poll_timestamp_seconds"),
-    "Unix time of this worker's last poll of the queue or job start.",
+    "Unix time of this worker's last poll of its queue or job start.",
+    ["queue"],
 )
+# This process's series: a worker serves one queue (set by `declare_tasks`).
+_last_poll = LAST_POLL.labels("default")
 
 _OUTCOME_COUNTERS = {"completed": COMPLETED, "failed": FAILED, "retried": RETRIED}
 
 
-def declare_tasks(names: Iterable[str]) -> None:
-    """Create every task's series at zero, so `increase()` sees the first job of each."""
+def declare_tasks(queue: str, names: Iterable[str]) -> None:
+    """Create the queue's and every task's series, so `increase()` sees the first job of each."""
+    global _last_poll
+    _last_poll = LAST_POLL.labels(queue)
     for name in names:
         for counter in (STARTED, COMPLETED, FAILED, RETRIED):
             counter.labels(name)
@@ -78,7 +83,7 @@ def declare_tasks(names: Iterable[str]) -> None:
 
 def record_poll() -> None:
     """A sign of life. A busy worker polls only when a slot frees, so job starts count too."""
-    LAST_POLL.set_to_current_time()
+    _last_poll.set_to_current_time()
 
 
 def record_dead(task: str, reason: str, attempts: int) -> None:
