@@ -171,6 +171,29 @@ async def count(ctx: BenchContext, redis: Redis, source: Source, task: str) -> C
     return Counts(jobs=run.jobs, database=database, statements=statements)
 
 
+def kind(query: str) -> str:
+    """A statement's verb and table, so a batch's texts of every size count as one kind."""
+    words = query.split()
+    upper = [word.upper() for word in words]
+    verb = upper[0] if words else ""
+    if verb == "UPDATE" and len(words) > 1:
+        return f"UPDATE {words[1]}"
+    marker = {"INSERT": "INTO", "DELETE": "FROM", "SELECT": "FROM"}.get(verb)
+    if marker in upper[:-1]:
+        table = words[upper.index(marker) + 1]
+        return f"INSERT INTO {table}" if verb == "INSERT" else f"{verb} ... FROM {table}"
+    return " ".join(words)[:60]
+
+
+def by_kind(statements: list[tuple[int, str]]) -> list[tuple[str, tuple[int, int]]]:
+    """(kind, (distinct texts, calls)), the most called kinds first."""
+    kinds: dict[str, tuple[int, int]] = {}
+    for calls, query in statements:
+        texts, total = kinds.get(kind(query), (0, 0))
+        kinds[kind(query)] = (texts + 1, total + calls)
+    return sorted(kinds.items(), key=lambda item: item[1][1], reverse=True)
+
+
 def render(source: Source, counts: dict[str, Counts]) -> Rendered:
     table = Table(
         f"Postgres work per job of our worker (a full queue run to the end, max_jobs="
@@ -206,12 +229,14 @@ def render(source: Source, counts: dict[str, Counts]) -> Rendered:
     last = next(reversed(counts.values()))
     if last.statements:
         top = Table(
-            f"Most frequent statements, {LABELS[next(reversed(counts))]} run (calls per job)",
-            ("statement", "per job"),
+            f"Statements by kind, {LABELS[next(reversed(counts))]} run",
+            ("statement", "texts", "calls per job"),
         )
-        for calls, query in last.statements[:TOP_STATEMENTS]:
-            text = " ".join(query.split())
-            top.add(text if len(text) <= 100 else text[:97] + "...", f"{last.per_job(calls):.2f}")
+        for name, (texts, calls) in by_kind(last.statements)[:TOP_STATEMENTS]:
+            top.add(name, texts, f"{last.per_job(calls):.2f}")
+        top.notes.append(
+            "texts: distinct statements of that kind (a multi-row INSERT is one per row count)"
+        )
         sections.append(top.render())
     targets = [
         Target(
