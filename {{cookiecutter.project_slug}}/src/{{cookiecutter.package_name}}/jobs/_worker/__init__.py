@@ -89,7 +89,7 @@ def build_worker(
     config = settings.queues[queue]
     job_metrics.declare_tasks(queue, (task.name for task in tasks))
     engine = create_engine(settings)
-    ledger = Ledger(engine)
+    ledger = Ledger(engine, settings)
     scheduler: asyncio.Task[None] | None = None
 
     async def startup(ctx: dict[str, Any]) -> None:
@@ -107,6 +107,7 @@ def build_worker(
             scheduler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await scheduler
+        await ledger.close()
         await engine.dispose()
 
     return Worker(
