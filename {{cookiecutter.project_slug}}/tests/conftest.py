@@ -124,7 +124,7 @@ async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[Async
 
 @pytest.fixture
 def queue(settings: Settings, redis: Redis) -> Queue:
-    return Queue(redis, settings.queue_name)
+    return Queue(redis, settings)
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ def service_env(settings: Settings, **overrides: str) -> dict[str, str]:
         "ENVIRONMENT": "test",
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
-        "QUEUE_NAME": settings.queue_name,
+        "QUEUE_PREFIX": settings.queue_prefix,
         "LOG_JSON": "true",
         "WORKER_DRAIN_SECONDS": "0",
         "WORKER_HTTP_PORT": "0",
@@ -131,7 +131,7 @@ def worker_process(settings: Settings, log_dir: Path, **env: str) -> Iterator[Wo
         "ENVIRONMENT": "test",
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
-        "QUEUE_NAME": settings.queue_name,
+        "QUEUE_PREFIX": settings.queue_prefix,
         "LOG_JSON": "true",
         # The test reads the log as it is written.
         "PYTHONUNBUFFERED": "1",

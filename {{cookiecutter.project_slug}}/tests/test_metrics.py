@@ -31,7 +31,7 @@ async def scrape(client: httpx.AsyncClient) -> str:
 
 
 async def enqueue_reports(settings: Settings, redis: Redis, count: int, **options: float) -> None:
-    queue = Queue(redis, settings.queue_name)
+    queue = Queue(redis, settings)
     for _ in range(count):
         message = generate_report.message(title="Backlog", work_seconds=0)
         await queue.enqueue(message, defer_seconds=options.get("defer_seconds", 0))

@@ -54,7 +54,7 @@ async def outage(
     with private_redis(data) as server:
         settings = make_settings(database_url, server.url)
         redis = create_redis(settings)
-        queue = Queue(redis, settings.queue_name)
+        queue = Queue(redis, settings)
         engine = create_engine(settings)
         sessions = create_session_factory(engine)
         app = create_app(settings)

@@ -25,7 +25,7 @@ async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[Async
 async def test_same_job_delivered_twice_writes_one_report(
     settings: Settings, redis: Redis, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    queue, job_id = Queue(redis, settings.queue_name), new_job_id()
+    queue, job_id = Queue(redis, settings), new_job_id()
     message = generate_report.message(title="Delivered twice", work_seconds=0)
     await queue.enqueue(message, job_id=job_id)
     await run_burst(settings)
@@ -41,7 +41,7 @@ async def test_same_job_delivered_twice_writes_one_report(
 async def test_redelivery_returns_the_first_delivery_s_report(
     settings: Settings, redis: Redis
 ) -> None:
-    queue, job_id = Queue(redis, settings.queue_name), new_job_id()
+    queue, job_id = Queue(redis, settings), new_job_id()
     message = generate_report.message(title="Same result", work_seconds=0)
     results = []
     for _ in range(2):

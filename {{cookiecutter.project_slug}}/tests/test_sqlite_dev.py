@@ -38,7 +38,7 @@ async def test_sqlite_runs_a_job_through_the_worker(
     engine = create_engine(dev)
     sessions = create_session_factory(engine)
     message = tasks.process_order.message(order_id="o-sqlite")
-    job_id = await submit(sessions, Queue(redis, dev.queue_name), message)
+    job_id = await submit(sessions, Queue(redis, dev), message)
     await run_burst(dev)
     done = await record(sessions, job_id)
     await engine.dispose()

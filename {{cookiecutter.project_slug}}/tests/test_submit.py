@@ -28,7 +28,7 @@ async def history_rows(session: AsyncSession, job_id: str) -> int:
 async def test_known_job_id_queues_nothing_new(
     session: AsyncSession, redis: Redis, settings: Settings
 ) -> None:
-    queue, job_id = Queue(redis, settings.queue_name), new_job_id()
+    queue, job_id = Queue(redis, settings), new_job_id()
     message = generate_report.message(title=str(uuid.uuid4()), work_seconds=0)
     first = await submit(session, queue, message, request_id=None, job_id=job_id)
     second = await submit(session, queue, message, request_id=None, job_id=job_id)
@@ -42,7 +42,7 @@ async def test_known_job_id_queues_nothing_new(
 async def test_known_job_id_keeps_one_history_row(
     session: AsyncSession, redis: Redis, settings: Settings
 ) -> None:
-    queue, job_id = Queue(redis, settings.queue_name), new_job_id()
+    queue, job_id = Queue(redis, settings), new_job_id()
     message = generate_report.message(title=str(uuid.uuid4()), work_seconds=0)
     for _ in range(2):
         await submit(session, queue, message, request_id=None, job_id=job_id)
@@ -52,7 +52,7 @@ async def test_known_job_id_keeps_one_history_row(
 async def test_job_lost_before_its_enqueue_is_queued_by_the_retry(
     session: AsyncSession, redis: Redis, settings: Settings
 ) -> None:
-    queue, job_id = Queue(redis, settings.queue_name), new_job_id()
+    queue, job_id = Queue(redis, settings), new_job_id()
     message = generate_report.message(title=str(uuid.uuid4()), work_seconds=0)
     # A crash between the commit and the enqueue leaves a row for a job Redis never got.
     await history.insert_queued(

@@ -42,7 +42,7 @@ async def crash(
     await redis.flushdb()
     engine = create_engine(settings)
     sessions = create_session_factory(engine)
-    queue = Queue(redis, settings.queue_name)
+    queue = Queue(redis, settings)
     logs = tmp_path_factory.mktemp("crash")
     timeout = {"JOB_TIMEOUT_SECONDS": str(JOB_TIMEOUT_SECONDS)}
     try:

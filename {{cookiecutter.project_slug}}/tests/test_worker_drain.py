@@ -34,7 +34,7 @@ async def drained(
     await redis.flushdb()
     engine = create_engine(settings)
     sessions = create_session_factory(engine)
-    queue = Queue(redis, settings.queue_name)
+    queue = Queue(redis, settings)
     logs: Path = tmp_path_factory.mktemp("drain")
     try:
         with worker_process(

@@ -38,7 +38,7 @@ def snapshot(task_name: str) -> Callable[[], dict[str, float]]:
 
 
 async def run_jobs(settings: Settings, redis: Redis, *, succeeding: int, failing: int) -> None:
-    queue = Queue(redis, settings.queue_name)
+    queue = Queue(redis, settings)
     for _ in range(succeeding):
         await queue.enqueue(generate_report.message(title="Counted", work_seconds=0))
     for _ in range(failing):

@@ -97,7 +97,8 @@ class Settings(BaseSettings):
     # before they are cancelled (each one logged). Both fit in the deploy grace period.
     spawn_drain_seconds: float = Field(default=10, ge=0)
 
-    queue_name: str = "{{ cookiecutter.package_name }}:queue"
+    # The Redis key of queue NAME is `QUEUE_PREFIX:NAME` (see `queue_key`).
+    queue_prefix: str = Field(default="{{ cookiecutter.package_name }}:queue", min_length=1)
     # Measured in `make bench`: arq's defaults (10 jobs, 0.5 s poll) run 25 ms jobs at ~20/s.
     worker_max_jobs: int = Field(default=50, ge=1)
     worker_poll_delay_seconds: float = Field(default=0.05, gt=0)
@@ -181,6 +182,15 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self
+
+    def queue_key(self, name: str) -> str:
+        """The Redis key (an arq queue) of the queue called `name`."""
+        return f"{self.queue_prefix}:{name}"
+
+    @property
+    def queue_name(self) -> str:
+        """The default queue's key."""
+        return self.queue_key("default")
 
     @property
     def json_logs(self) -> bool:

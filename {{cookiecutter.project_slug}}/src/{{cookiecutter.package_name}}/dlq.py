@@ -56,7 +56,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     redis = create_redis(settings)
     try:
         async with create_session_factory(engine)() as session:
-            return await ACTIONS[args.action](session, Queue(redis, settings.queue_name), args)
+            return await ACTIONS[args.action](session, Queue(redis, settings), args)
     except ServiceUnavailable as exc:
         return _fail(exc.detail)
     except Exception as exc:

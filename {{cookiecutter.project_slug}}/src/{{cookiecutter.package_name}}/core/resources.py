@@ -36,7 +36,7 @@ class Resources:
             engine=engine,
             sessions=create_session_factory(engine),
             redis=redis,
-            queue=Queue(redis, settings.queue_name),
+            queue=Queue(redis, settings),
             spawner=Spawner(
                 drain_seconds=settings.spawn_drain_seconds,
                 max_concurrency=settings.spawn_max_concurrency,

@@ -19,6 +19,7 @@ from arq.constants import (
 )
 from redis.asyncio import Redis
 
+from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.jobs.models import JobStatus
 from {{ cookiecutter.package_name }}.jobs.registry import Message
 from {{ cookiecutter.package_name }}.jobs.serializer import describe_error, deserialize, serialize
@@ -63,9 +64,11 @@ class LiveState:
 class Queue:
     """The producer side of the job queue, over the shared Redis client."""
 
-    def __init__(self, redis: Redis, name: str) -> None:
+    def __init__(self, redis: Redis, settings: Settings) -> None:
         self.redis = redis
-        self.name = name
+        self.settings = settings
+        # The default queue's key, which `live_state` and the queue gauges read.
+        self.name = settings.queue_key("default")
         self._enqueue = redis.register_script(_ENQUEUE)
 
     async def enqueue(
@@ -85,7 +88,11 @@ class Queue:
             kwargs[REQUEST_ID_KWARG] = request_id
         payload = serialize({"t": 1, "f": message.task, "a": [], "k": kwargs, "et": enqueued_ms})
         created = await self._enqueue(
-            keys=[job_key_prefix + job_id, result_key_prefix + job_id, self.name],
+            keys=[
+                job_key_prefix + job_id,
+                result_key_prefix + job_id,
+                self.settings.queue_key(message.queue),
+            ],
             args=[payload, enqueued_ms + defer_ms, defer_ms + expires_extra_ms, job_id],
         )
         return job_id if created else None

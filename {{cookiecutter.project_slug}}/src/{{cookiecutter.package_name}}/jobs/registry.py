@@ -19,6 +19,8 @@ class Message:
 
     task: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # The queue the task runs on: its Redis key is `settings.queue_key(queue)`.
+    queue: str = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +34,14 @@ class Task(Generic[P]):
     # Exception types retried besides outages (see `jobs.retry`); anything else is permanent.
     retry_on: tuple[type[Exception], ...]
     backoff: Backoff
+    # Served by `worker --queue NAME`; each queue has its own worker processes.
+    queue: str = "default"
 
     def message(self, *args: P.args, **kwargs: P.kwargs) -> Message:
         """Capture a call's keyword arguments; they must be plain data (msgpack)."""
         if args:
             raise TypeError(f"task {self.name!r} takes keyword arguments only")
-        return Message(task=self.name, kwargs=dict(kwargs))
+        return Message(task=self.name, kwargs=dict(kwargs), queue=self.queue)
 
 
 def task(
@@ -47,6 +51,7 @@ def task(
     max_tries: int = 3,
     retry_on: tuple[type[Exception], ...] = (),
     backoff: Backoff = DEFAULT_BACKOFF,
+    queue: str = "default",
 ) -> Callable[[TaskFunction[P]], Task[P]]:
     """Register an async function `(ctx: JobContext, **kwargs) -> result` as a worker task."""
     if max_tries < 1:
@@ -56,7 +61,7 @@ def task(
         task_name = name or function.__name__
         if task_name in _REGISTRY and _REGISTRY[task_name].function is not function:
             raise ValueError(f"a task named {task_name!r} is already registered")
-        declared = Task(task_name, function, timeout_seconds, max_tries, retry_on, backoff)
+        declared = Task(task_name, function, timeout_seconds, max_tries, retry_on, backoff, queue)
         _REGISTRY[task_name] = declared
         return declared
 
