@@ -1,7 +1,7 @@
 """`{{ cookiecutter.project_slug }}`: the one command for every process the service runs.
 
 {{ cookiecutter.project_slug }} web        serve the HTTP API (uvicorn)
-{{ cookiecutter.project_slug }} worker     run the job worker until SIGTERM, then drain
+{{ cookiecutter.project_slug }} worker     run the job worker of one queue (`--queue NAME`) until SIGTERM, then drain
 {{ cookiecutter.project_slug }} migrate    apply database migrations (alembic upgrade head)
 {{ cookiecutter.project_slug }} dev        run web and worker together for local development
 {{ cookiecutter.project_slug }} digest     send a cron digest now (`digest run --period START/END`)
@@ -43,13 +43,18 @@ def _web(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def _worker(settings: Settings, _args: argparse.Namespace) -> int:
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
     # The worker is one process serving its own registry; files in the web tier's directory
     # would put worker series on the web's /metrics.
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     from {{ cookiecutter.package_name }} import worker
+    from {{ cookiecutter.package_name }}.jobs.cron import ScheduleError
 
-    worker.run(settings)
+    try:
+        worker.run(settings, queue=args.queue)
+    except ScheduleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -93,6 +98,7 @@ def _dev(settings: Settings, _args: argparse.Namespace) -> int:
     # Our own interpreter and module, with fixed arguments: nothing untrusted reaches the command.
     children = [
         subprocess.Popen([*command, "worker"]),  # noqa: S603
+        subprocess.Popen([*command, "worker", "--queue", "scheduled"]),  # noqa: S603
         subprocess.Popen([*command, "web"]),  # noqa: S603
     ]
     try:
@@ -124,7 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("web", help="serve the HTTP API").set_defaults(handler=_web)
-    commands.add_parser("worker", help="run the job worker").set_defaults(handler=_worker)
+    worker = commands.add_parser("worker", help="run the job worker of one queue")
+    worker.add_argument("--queue", default="default", help="the queue to serve (default: default)")
+    worker.set_defaults(handler=_worker)
     commands.add_parser("dev", help="run web and worker together").set_defaults(handler=_dev)
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("revision", nargs="?", default="head")
@@ -135,12 +143,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: ValidationError) -> str:
+    """`DIGEST_SCHEDULE: <problem>; ...`: one line per start-up failure, named as in the env."""
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = get_settings()
     except ValidationError as exc:
-        print(f"error: invalid settings: {exc}", file=sys.stderr)
+        print(f"error: invalid settings: {_one_line(exc)}", file=sys.stderr)
         return 2
     handler = args.handler
     code: int = handler(settings, args)

@@ -16,21 +16,31 @@ from {{ cookiecutter.package_name }}.reports import tasks as report_tasks
 TASK_MODULES = (report_tasks, digest_tasks)
 
 
-def run(settings: Settings, tasks: Sequence[Task[Any]] | None = None) -> None:
-    """Run the worker until SIGTERM or SIGINT, then drain running jobs."""
+def run(
+    settings: Settings, tasks: Sequence[Task[Any]] | None = None, *, queue: str = "default"
+) -> None:
+    """Run the worker of `queue` until SIGTERM or SIGINT, then drain running jobs.
+
+    Raises `ScheduleError` before starting if the schedule of one of its crons is bad.
+    """
     configure_logging(json=settings.json_logs, level=settings.log_level)
     if tasks is None:
-        asyncio.run(serve(settings, registered_tasks(), registered_crons()))
+        asyncio.run(serve(settings, registered_tasks(), registered_crons(), queue=queue))
     else:
         # An explicit task list (tests) runs those tasks only, without the schedules.
-        asyncio.run(serve(settings, tasks))
+        asyncio.run(serve(settings, tasks, queue=queue))
 
 
-async def run_burst(settings: Settings) -> None:
-    """Run every job that is due, then return (tests and one-off drains)."""
+async def run_burst(settings: Settings, *, queue: str = "default") -> None:
+    """Run every job of `queue` that is due, then return (tests and one-off drains)."""
     structlog.contextvars.clear_contextvars()
     worker = build_worker(
-        settings, registered_tasks(), registered_crons(), burst=True, handle_signals=False
+        settings,
+        registered_tasks(),
+        registered_crons(),
+        queue=queue,
+        burst=True,
+        handle_signals=False,
     )
     try:
         await worker.main()

@@ -9,7 +9,7 @@ submit / Submitted       record + commit + enqueue from a route (submit.py)
 run_once                 a side effect once per business key    (run_once.py)
 get_status / JobView     status from Redis, then from history   (status.py)
 dead_letters             list, replay and purge dead jobs       (dead_letters.py)
-build_worker / serve     the arq worker for tasks and crons     (worker.py, scheduler.py)
+build_worker / serve     the arq worker for tasks and crons     (worker.py, _worker/schedule.py)
 metrics, queue_metrics   worker metrics; queue gauges at scrape (metrics.py, queue_metrics.py)
 
 The runner (runner.py) wraps every task: history, timeout, retries and dead letters. The worker

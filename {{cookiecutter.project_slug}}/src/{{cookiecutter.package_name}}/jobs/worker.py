@@ -3,7 +3,6 @@
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import UTC
 from typing import Any
 
 import structlog
@@ -15,11 +14,12 @@ from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
 from {{ cookiecutter.package_name }}.core.redis import retry_once
 from {{ cookiecutter.package_name }}.jobs import metrics as job_metrics
-from {{ cookiecutter.package_name }}.jobs import scheduler
-from {{ cookiecutter.package_name }}.jobs.cron import Cron
+from {{ cookiecutter.package_name }}.jobs._worker import schedule
+from {{ cookiecutter.package_name }}.jobs.cron import Cron, check_schedules
 from {{ cookiecutter.package_name }}.jobs.heartbeat import Heartbeat
 from {{ cookiecutter.package_name }}.jobs.outage_tolerant import OutageTolerantWorker
 from {{ cookiecutter.package_name }}.jobs.probes import start_probe_server
+from {{ cookiecutter.package_name }}.jobs.queue import Queue
 from {{ cookiecutter.package_name }}.jobs.registry import Task
 from {{ cookiecutter.package_name }}.jobs.runner import as_arq_function, timeout_for
 from {{ cookiecutter.package_name }}.jobs.serializer import deserialize, serialize
@@ -39,7 +39,7 @@ class _WithoutPerJobLines(logging.Filter):
 logging.getLogger("arq.worker").addFilter(_WithoutPerJobLines())
 
 
-def create_worker_redis(settings: Settings) -> ArqRedis:
+def create_worker_redis(settings: Settings, queue: str = "default") -> ArqRedis:
     timeout = settings.redis_socket_timeout_seconds
     pool = ConnectionPool.from_url(
         settings.redis_url,
@@ -52,7 +52,7 @@ def create_worker_redis(settings: Settings) -> ArqRedis:
         connection_pool=pool,
         job_serializer=serialize,
         job_deserializer=deserialize,
-        default_queue_name=settings.queue_name,
+        default_queue_name=settings.queue_key(queue),
     )
 
 
@@ -61,9 +61,14 @@ def build_worker(
     tasks: Sequence[Task[Any]],
     crons: Sequence[Cron] = (),
     *,
+    queue: str = "default",
     burst: bool = False,
     handle_signals: bool = True,
 ) -> OutageTolerantWorker:
+    """A worker for the tasks and crons of `queue` (the others are left to their own workers)."""
+    tasks = [task for task in tasks if task.queue == queue]
+    crons = [entry for entry in crons if entry.task.queue == queue]
+    check_schedules(crons, settings)
     job_metrics.declare_tasks(task.name for task in tasks)
 
     async def startup(ctx: dict[str, Any]) -> None:
@@ -71,22 +76,25 @@ def build_worker(
         ctx["engine"] = engine
         ctx["sessions"] = create_session_factory(engine)
         ctx["settings"] = settings
-        if not burst:
-            await scheduler.catch_up(list(crons), settings, ctx["redis"])
+        if crons and not burst:
+            cron_loop = schedule.run(
+                crons, settings, Queue(ctx["redis"], settings), ctx["sessions"]
+            )
+            ctx["cron_loop"] = asyncio.create_task(cron_loop, name="cron")
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        if "cron_loop" in ctx:
+            ctx["cron_loop"].cancel()
+            await asyncio.gather(ctx["cron_loop"], return_exceptions=True)
         # Absent when the worker stopped while it still waited for Redis, before startup ran.
         if "engine" in ctx:
             await ctx["engine"].dispose()
 
     return OutageTolerantWorker(
         functions=[as_arq_function(task, settings) for task in tasks],
-        cron_jobs=[scheduler.as_arq_cron(entry, settings) for entry in crons],
-        # Schedules are written in UTC; arq would read them in the host's local time.
-        timezone=UTC,
         heartbeat=Heartbeat(stall_after_seconds=settings.worker_stall_seconds),
-        queue_name=settings.queue_name,
-        redis_pool=create_worker_redis(settings),
+        queue_name=settings.queue_key(queue),
+        redis_pool=create_worker_redis(settings, queue),
         burst=burst,
         handle_signals=handle_signals,
         on_startup=startup,
@@ -103,17 +111,23 @@ def build_worker(
     )
 
 
-async def serve(settings: Settings, tasks: Sequence[Task[Any]], crons: Sequence[Cron] = ()) -> None:
+async def serve(
+    settings: Settings,
+    tasks: Sequence[Task[Any]],
+    crons: Sequence[Cron] = (),
+    *,
+    queue: str = "default",
+) -> None:
     """Run the worker until SIGTERM or SIGINT, then drain; serve its probes meanwhile."""
-    worker = build_worker(settings, tasks, crons)
-    _warn_about_timeouts(settings, tasks)
+    worker = build_worker(settings, tasks, crons, queue=queue)
+    _warn_about_timeouts(settings, [task for task in tasks if task.queue == queue])
     probes = await start_probe_server(
         settings.worker_http_host, settings.worker_http_port, worker.heartbeat, worker.pool
     )
     log.info(
         "worker_started",
         tasks=[t.name for t in tasks],
-        queue=settings.queue_name,
+        queue=queue,
         worker_id=worker.heartbeat.worker_id,
         redelivery_after_seconds=worker.in_progress_timeout_s,
     )
