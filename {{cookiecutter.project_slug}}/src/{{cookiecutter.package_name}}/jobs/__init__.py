@@ -1,7 +1,7 @@
 """Our wrapper over arq: the only package that imports it, so a queue swap stays here.
 
 task / Task / Message    declare tasks and capture calls        (registry.py)
-cron                     a task on a schedule, once per slot    (cron.py)
+cron                     a task on a schedule, once per fire time (cron.py)
 Backoff                  retry policy: what is transient, waits (retry.py)
 JobContext               what a task receives                   (context.py)
 Queue                    enqueue and live state, one round trip (queue.py)
