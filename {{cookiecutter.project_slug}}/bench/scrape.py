@@ -46,7 +46,7 @@ async def time_scrapes(client: httpx.AsyncClient, count: int) -> list[float]:
 
 async def fill_queue(settings: Settings, jobs: int) -> None:
     redis = Redis.from_url(settings.redis_url)
-    queue = Queue(redis, settings.queue_name)
+    queue = Queue(redis, settings)
     message = generate_report.message(title="bench", work_seconds=0)
     for start in range(0, jobs, ENQUEUE_BATCH):
         batch = range(start, min(start + ENQUEUE_BATCH, jobs))

@@ -73,10 +73,11 @@ class WorkerResults:
             self.throughput[key] = measured
 
 
-async def enqueue(redis: Redis, layer: str, queue_name: str, task: str, count: int) -> None:
+async def enqueue(redis: Redis, layer: str, settings: Settings, task: str, count: int) -> None:
     """`count` jobs, enqueued the way each layer enqueues, 100 at a time."""
+    queue_name = settings.queue_name
     if layer == OURS:
-        queue, message = Queue(redis, queue_name), Message(task=task)
+        queue, message = Queue(redis, settings), Message(task=task)
         for start in range(0, count, 100):
             batch = range(start, min(start + 100, count))
             await asyncio.gather(*(queue.enqueue(message) for _ in batch))
@@ -114,7 +115,7 @@ async def throughput(
 ) -> Throughput:
     count = job_count(ctx, max_jobs, poll_delay)
     await redis.flushall()
-    await enqueue(redis, layer, ctx.settings().queue_name, task, count)
+    await enqueue(redis, layer, ctx.settings(), task, count)
     log = ctx.log(f"worker-{layer}-{task}-{max_jobs}-{poll_delay}")
     args = [*worker_args(layer, max_jobs, poll_delay), "--burst"]
     with child(args, log=log, env=ctx.service_env()) as process:
@@ -164,7 +165,8 @@ async def steady(
 ) -> Steady:
     """Queue wait while 25 ms jobs arrive at `rate` a second, then a burst of them; the
     worker's memory and CPU at idle and its memory at the end."""
-    queue_name = ctx.settings().queue_name
+    settings = ctx.settings()
+    queue_name = settings.queue_name
     seconds = 4 if ctx.quick else 8
     await redis.flushall()
     log = ctx.log(f"worker-{layer}-steady")
@@ -178,14 +180,14 @@ async def steady(
         started = loop.time()
         for number in range(rate * seconds):
             await asyncio.sleep(max(0.0, started + number / rate - loop.time()))
-            await enqueue(redis, layer, queue_name, tasks.SLEEP, 1)
+            await enqueue(redis, layer, settings, tasks.SLEEP, 1)
         await drained(redis, queue_name)
         waits = [
             (result.start_time - result.enqueue_time).total_seconds() * 1000
             for result in await job_results(redis, layer)
         ]
         # The end-of-load memory follows a full-concurrency run, not only a trickle.
-        await enqueue(redis, layer, queue_name, tasks.SLEEP, job_count(ctx, max_jobs, poll_delay))
+        await enqueue(redis, layer, settings, tasks.SLEEP, job_count(ctx, max_jobs, poll_delay))
         await drained(redis, queue_name)
         end = rss_kib(process.pid)
     percentiles = statistics.quantiles(waits, n=100, method="inclusive")

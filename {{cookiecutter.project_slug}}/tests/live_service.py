@@ -22,8 +22,9 @@ FINAL_STATUSES = frozenset({"complete", "failed", "dead"})
 PROBLEM_JSON = "application/problem+json"
 # The only settings a fault test gives its processes; every other one keeps its default.
 CHOSEN_SETTINGS = frozenset(
-    {"ENVIRONMENT", "DATABASE_URL", "REDIS_URL", "QUEUE_NAME", "QUEUE_PREFIX", "LOG_JSON"}
-    | {"WORKER_DRAIN_SECONDS", "WORKER_HTTP_HOST", "WORKER_HTTP_PORT", "WEB_HOST", "WEB_PORT"}
+    {"ENVIRONMENT", "DATABASE_URL", "REDIS_URL", "QUEUE_PREFIX", "LOG_JSON"}
+    # QUEUES only for its drain time (0): the shipped queues with their shipped sizes otherwise.
+    | {"QUEUES", "WORKER_HTTP_HOST", "WORKER_HTTP_PORT", "WEB_HOST", "WEB_PORT"}
 )
 
 
