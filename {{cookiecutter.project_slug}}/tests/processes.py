@@ -1,4 +1,4 @@
-"""Real service processes and a private Redis server, for tests that need more than one process.
+"""Real service processes, for tests that need more than one process.
 
 Every process started here is killed when its context manager exits, whatever the test did.
 """
@@ -6,7 +6,6 @@ Every process started here is killed when its context manager exits, whatever th
 import asyncio
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import redis
 
 from {{ cookiecutter.package_name }}.config import Settings
 
@@ -164,63 +162,3 @@ def worker_process(settings: Settings, log_dir: Path, **env: str) -> Iterator[Wo
         if process.poll() is None:
             process.kill()
         process.wait()
-
-
-@dataclass
-class RedisServer:
-    """A redis-server of the test's own, which the test may stop and start again.
-
-    Stopping saves a snapshot that starting loads, as a Redis with persistence would after a
-    restart: the outage loses connections, not data.
-    """
-
-    port: int
-    data_dir: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise AssertionError("redis-server is not on PATH; the outage tests need it")
-        options = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        options += ["--appendonly", "no", "--dir", str(self.data_dir)]
-        self.process = subprocess.Popen([binary, *options], stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + WAIT_SECONDS
-        while not self._answers():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"redis-server did not start on port {self.port}")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        assert self.process is not None
-        with redis.Redis(port=self.port) as client:
-            client.shutdown(save=True)
-        self.process.wait(timeout=WAIT_SECONDS)
-        self.process = None
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
-
-    def _answers(self) -> bool:
-        try:
-            with redis.Redis(port=self.port, socket_timeout=1) as client:
-                return bool(client.ping())
-        except redis.ConnectionError:
-            return False
-
-
-@contextmanager
-def private_redis(data_dir: Path) -> Iterator[RedisServer]:
-    server = RedisServer(port=free_port(), data_dir=data_dir)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()

@@ -51,7 +51,7 @@ def test_env_example_loads_as_is() -> None:
 
 
 def test_digest_schedule_must_parse() -> None:
-    with pytest.raises(ValidationError, match="crontab"):
+    with pytest.raises(ValidationError, match="needs 5 fields"):
         Settings(digest_schedule="every morning")
 
 

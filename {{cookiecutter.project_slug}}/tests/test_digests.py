@@ -2,26 +2,29 @@ import asyncio
 import itertools
 import json
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from {{ cookiecutter.package_name }}.jobs.scheduler import catch_up
 from pydantic import ValidationError
 from redis.asyncio import Redis
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core.crontab import Crontab
 from {{ cookiecutter.package_name }}.digests import service
 from {{ cookiecutter.package_name }}.digests.models import DigestRun
 from {{ cookiecutter.package_name }}.digests.notifiers import SmtpNotifier, WebhookNotifier
 from {{ cookiecutter.package_name }}.digests.period import Period
 from {{ cookiecutter.package_name }}.digests.summary import Digest
-from {{ cookiecutter.package_name }}.jobs import JobRecord, Message, Queue, registered_crons, run_burst
+from {{ cookiecutter.package_name }}.digests.tasks import send_activity_digest
+from {{ cookiecutter.package_name }}.jobs import JobRecord, Message, Queue, run_burst
+from {{ cookiecutter.package_name }}.jobs._worker.schedule import run
+from {{ cookiecutter.package_name }}.jobs.cron import Cron, CronSchedule, registered_crons
 from {{ cookiecutter.package_name }}.reports.models import Report
-from tests.processes import CLI, eventually, running, service_env
+from tests.clock import FakeClock
+from tests.processes import CLI, eventually, queues_json, running, service_env
 from tests.receivers import smtp_receiver, webhook_receiver
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -212,34 +215,164 @@ async def test_cli_backfill_sends_a_period_once(
     assert (first["sent"], first["jobs_dead"], second["sent"]) == (True, 1, False)
 
 
-async def test_catch_up_on_start_sends_the_latest_period(
-    settings: Settings, sessions: Sessions, redis: Redis
+def digest_cron() -> Cron:
+    [entry] = [entry for entry in registered_crons() if entry.task is send_activity_digest]
+    return entry
+
+
+@pytest.fixture
+async def fresh_digest(sessions: Sessions) -> None:
+    """No activity digest sent and its schedule never started, as on a brand-new database."""
+    async with sessions.begin() as session:
+        await session.execute(delete(DigestRun).where(DigestRun.digest == service.ACTIVITY))
+        await session.execute(
+            delete(CronSchedule).where(CronSchedule.name == send_activity_digest.name)
+        )
+
+
+async def sent_digests(sessions: Sessions) -> list[tuple[datetime, datetime, int]]:
+    """(start, end, jobs completed) of every activity digest sent, oldest first."""
+    async with sessions() as session:
+        runs = await session.scalars(
+            select(DigestRun)
+            .where(DigestRun.digest == service.ACTIVITY)
+            .order_by(DigestRun.period_start)
+        )
+        return [(run.period_start, run.period_end, run.summary["jobs_completed"]) for run in runs]
+
+
+async def completed_jobs_at(sessions: Sessions, *moments: datetime) -> None:
+    async with sessions.begin() as session:
+        session.add_all(job(f"done-{moment.isoformat()}", "complete", moment) for moment in moments)
+
+
+class HourlyDigest:
+    """The shipped digest cron on an hourly schedule, run as a worker runs it, on a fake clock."""
+
+    def __init__(self, settings: Settings, redis: Redis, sessions: Sessions, now: datetime) -> None:
+        self.settings = settings.model_copy(update={"digest_schedule": "0 * * * *"})
+        self.queue = Queue(redis, self.settings)
+        self.sessions = sessions
+        self.clock = FakeClock(now)
+        self.loop: asyncio.Task[None] | None = None
+
+    async def start(self, now: datetime) -> None:
+        """A worker starts at `now` and its cron loop reaches its first sleep."""
+        await self.clock.set(now)
+        self.loop = asyncio.create_task(
+            run([digest_cron()], self.settings, self.queue, self.sessions, clock=self.clock)
+        )
+        await self.clock.sleepers(now.replace(minute=0, second=0) + timedelta(hours=1))
+
+    async def stop(self) -> None:
+        if self.loop is not None:
+            self.loop.cancel()
+            await asyncio.gather(self.loop, return_exceptions=True)
+
+    async def fire(self, at: datetime) -> None:
+        """The clock reaches the fire time `at`; the loop enqueues it and sleeps again."""
+        await self.clock.set(at)
+        await self.clock.sleepers(at + timedelta(hours=1))
+
+    async def run_jobs(self) -> None:
+        await run_burst(self.settings, "scheduled")
+
+
+@pytest.fixture
+async def hourly(
+    settings: Settings, redis: Redis, sessions: Sessions, fresh_digest: None
+) -> AsyncIterator[HourlyDigest]:
+    digest = HourlyDigest(settings, redis, sessions, datetime(2002, 1, 1, tzinfo=UTC))
+    yield digest
+    await digest.stop()
+
+
+def hour(day: int, hours: int, minutes: int = 0) -> datetime:
+    return datetime(2002, 1, day, hours, minutes, tzinfo=UTC)
+
+
+async def test_first_start_sends_no_catch_up(hourly: HourlyDigest, redis: Redis) -> None:
+    await hourly.start(hour(1, 0, 30))
+
+    assert await redis.zcard(hourly.settings.queue_key("scheduled")) == 0
+
+
+async def test_first_digest_starts_when_its_schedule_began(
+    hourly: HourlyDigest, sessions: Sessions
 ) -> None:
-    latest = Period.latest(Crontab.parse(settings.digest_schedule), datetime.now(UTC))
-    await catch_up(registered_crons(), settings, redis)
+    await completed_jobs_at(sessions, hour(1, 0, 10), hour(1, 0, 40))
+    await hourly.start(hour(1, 0, 30))
 
-    await run_burst(settings)
+    await hourly.fire(hour(1, 1))
+    await hourly.run_jobs()
 
-    key = (latest.start, latest.end)
-    assert await runs_for(sessions, [key]) == {key: 1}
+    assert await sent_digests(sessions) == [(hour(1, 0, 30), hour(1, 1), 1)]
+
+
+async def test_after_downtime_the_next_digest_covers_everything_since_the_last_sent(
+    hourly: HourlyDigest, sessions: Sessions
+) -> None:
+    await completed_jobs_at(sessions, *(hour(2, hours, 10) for hours in range(5)))
+    await hourly.start(hour(2, 0, 30))
+    await hourly.fire(hour(2, 1))
+    await hourly.run_jobs()
+    await hourly.stop()  # every worker down through the fire times 02:00 and 03:00
+
+    await hourly.start(hour(2, 4, 30))
+    await hourly.run_jobs()
+
+    assert await sent_digests(sessions) == [
+        (hour(2, 0, 30), hour(2, 1), 0),
+        (hour(2, 1), hour(2, 4), 3),  # 01:10, 02:10 and 03:10
+    ]
+
+
+def joined(periods: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Adjoining periods merged into one; a gap or an overlap leaves them apart."""
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(periods):
+        if merged and merged[-1][1] == start:
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+async def test_racing_runs_for_two_fire_times_neither_overlap_nor_leave_a_gap(
+    sessions: Sessions, fresh_digest: None
+) -> None:
+    # The first send is slow, so the other run reaches the unique key on the start while it is held.
+    notifier = RecordingNotifier(delay_seconds=0.3)
+
+    await asyncio.gather(
+        service.send_since_last(sessions, notifier, hour(3, 1), first_start=hour(3, 0)),
+        service.send_since_last(sessions, notifier, hour(3, 2), first_start=hour(3, 0)),
+    )
+
+    sent = [(digest.period.start, digest.period.end) for digest in notifier.sent]
+    assert joined(sent) == [(hour(3, 0), hour(3, 2))]
 
 
 async def test_late_enqueue_of_a_finished_cron_run_is_refused(
-    settings: Settings, redis: Redis
+    settings: Settings, redis: Redis, fresh_digest: None
 ) -> None:
     """What a worker whose clock lags does: enqueue a scheduled time that already ran."""
-    [digest_cron] = registered_crons()
     scheduled_at = datetime(2001, 6, 1, 8, tzinfo=UTC)
     queue = Queue(redis, settings)
-    job_id = digest_cron.job_id(scheduled_at)
-    await queue.enqueue(Message(task=digest_cron.name), job_id=job_id)
-    await run_burst(settings)
+    job_id = digest_cron().job_id(scheduled_at)
+    message = Message(
+        task=send_activity_digest.name,
+        kwargs={"scheduled_at": scheduled_at.isoformat()},
+        queue="scheduled",
+    )
+    await queue.enqueue(message, job_id=job_id)
+    await run_burst(settings, "scheduled")
 
-    assert await queue.enqueue(Message(task=digest_cron.name), job_id=job_id) is None
+    assert await queue.enqueue(message, job_id=job_id) is None
 
 
-async def test_two_workers_send_each_scheduled_period_once(
-    settings: Settings, sessions: Sessions, redis: Redis
+async def test_two_workers_send_adjoining_periods_once(
+    settings: Settings, sessions: Sessions, fresh_digest: None
 ) -> None:
     with webhook_receiver() as (url, received):
         env = service_env(
@@ -247,9 +380,11 @@ async def test_two_workers_send_each_scheduled_period_once(
             DIGEST_SCHEDULE="* * * * * *",  # every second: a forced schedule
             DIGEST_NOTIFIER="webhook",
             DIGEST_WEBHOOK_URL=url,
-            WORKER_DRAIN_SECONDS="10",  # a digest in flight at SIGTERM finishes and commits
+            # A digest in flight at SIGTERM finishes and commits.
+            QUEUES=queues_json(settings, drain_seconds=10),
         )
-        with running([*CLI, "worker"], [*CLI, "worker"], env=env):
+        worker = [*CLI, "worker", "--queue", "scheduled"]
+        with running(worker, worker, env=env):
 
             async def four_sent() -> bool:
                 return len(received.snapshot()) >= 4
@@ -261,5 +396,5 @@ async def test_two_workers_send_each_scheduled_period_once(
         (datetime.fromisoformat(body["period_start"]), datetime.fromisoformat(body["period_end"]))
         for body in bodies
     ]
-    assert Counter(periods).most_common(1)[0][1] == 1
-    assert await runs_for(sessions, periods) == Counter(periods)
+    # One sent period from the first start to the last end: no gap, no overlap, none twice.
+    assert (len(joined(periods)), await runs_for(sessions, periods)) == (1, Counter(periods))

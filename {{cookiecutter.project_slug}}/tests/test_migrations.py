@@ -30,6 +30,6 @@ async def test_upgrade_then_downgrade_round_trips(server_urls: services.ServerUr
     finally:
         await drop_database(url)
     assert (upgraded, downgraded) == (
-        {"alembic_version", "digest_runs", "job_history", "reports", "run_once"},
+        {"alembic_version", "cron_schedules", "digest_runs", "job_history", "reports", "run_once"},
         {"alembic_version"},
     )

@@ -50,10 +50,11 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     from {{ cookiecutter.package_name }}.jobs import run_worker
     from {{ cookiecutter.package_name }}.jobs._worker import WorkerConfigError
+    from {{ cookiecutter.package_name }}.jobs.cron import ScheduleError
 
     try:
         run_worker(settings, args.queue)
-    except WorkerConfigError as exc:
+    except (WorkerConfigError, ScheduleError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -132,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run one queue's job worker")
     worker.add_argument("--queue", default="default", help="a queue named in QUEUES")
     worker.set_defaults(handler=_worker, needs_tasks=True)
-    commands.add_parser("dev", help="run web and worker together").set_defaults(handler=_dev)
+    commands.add_parser("dev", help="run web and a worker per queue").set_defaults(handler=_dev)
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("revision", nargs="?", default="head")
     migrate.add_argument("--config", default="alembic.ini", help="path to alembic.ini")
@@ -142,12 +143,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: ValidationError) -> str:
+    """`DIGEST_SCHEDULE: <problem>; ...`: one line per start-up failure, named as in the env."""
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = get_settings()
     except ValidationError as exc:
-        print(f"error: invalid settings: {exc}", file=sys.stderr)
+        print(f"error: invalid settings: {_one_line(exc)}", file=sys.stderr)
         return 2
     if getattr(args, "needs_tasks", False):
         # Registers every feature's tasks; `web` never loads them this early (core/exposition.py).

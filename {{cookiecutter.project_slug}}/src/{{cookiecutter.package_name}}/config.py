@@ -16,8 +16,6 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from {{ cookiecutter.package_name }}.core.crontab import Crontab
-
 # The password that `.env.example` and compose.yaml ship with: fine on a laptop, never in production.
 PLACEHOLDER_PASSWORD = "change-me"  # noqa: S105 - a marker we refuse, not a credential
 
@@ -135,7 +133,8 @@ class Settings(BaseSettings):
     # temporary directory. Wiped when the web tier starts (see "Metrics and alerts" in README).
     prometheus_multiproc_dir: str | None = None
 
-    # Cron digests (digests/): a crontab in UTC, with an optional leading seconds field.
+    # Cron digests (digests/): a cron schedule in UTC (see jobs/cron.py), e.g. `0 8 * * mon-fri`
+    # or `@daily`; an optional leading sixth field is seconds.
     digest_schedule: str = "0 8 * * *"
     digest_notifier: Literal["log", "smtp", "webhook"] = "log"
     digest_webhook_url: str | None = None
@@ -152,7 +151,10 @@ class Settings(BaseSettings):
     @field_validator("digest_schedule")
     @classmethod
     def schedule_parses(cls, value: str) -> str:
-        Crontab.parse(value)
+        # Imported here: the jobs package imports this module.
+        from {{ cookiecutter.package_name }}.jobs.cron import Schedule
+
+        Schedule.parse(value)
         return value
 
     @model_validator(mode="after")

@@ -3,7 +3,9 @@
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -58,7 +60,20 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.database_max_overflow,
         pool_pre_ping=True,
         pool_timeout=settings.database_connect_timeout_seconds,
-        connect_args={"timeout": settings.database_connect_timeout_seconds},
+        connect_args=_asyncpg_arguments(settings),
+    )
+
+
+def _asyncpg_arguments(settings: Settings) -> dict[str, Any]:
+    """What asyncpg's connect takes besides the URL: the engine and raw connections share it."""
+    return {"timeout": settings.database_connect_timeout_seconds}
+
+
+async def connect_asyncpg(settings: Settings) -> asyncpg.Connection:
+    """A plain asyncpg connection to `DATABASE_URL`, for the few hot paths that skip SQLAlchemy."""
+    url = make_url(settings.database_url).set(drivername="postgresql")
+    return await asyncpg.connect(
+        url.render_as_string(hide_password=False), **_asyncpg_arguments(settings)
     )
 
 

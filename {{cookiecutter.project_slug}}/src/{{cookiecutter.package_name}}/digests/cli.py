@@ -22,7 +22,7 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
         "--period",
         type=Period.parse,
         help="START/END in ISO 8601, UTC unless an offset is given "
-        "(default: the latest period DIGEST_SCHEDULE has closed)",
+        "(default: everything since the last digest sent, up to the latest scheduled time)",
     )
     run.set_defaults(handler=_run)
 
@@ -36,19 +36,28 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 async def _send(settings: Settings, period: Period | None) -> dict[str, Any]:
     # Imported here: the CLI must not load the metrics library before `web` sets up its
     # multi-process directory (see core/exposition.py).
-    from {{ cookiecutter.package_name }}.core.crontab import Crontab
     from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
     from {{ cookiecutter.package_name }}.core.logging import configure_logging
-    from {{ cookiecutter.package_name }}.digests import service
+    from {{ cookiecutter.package_name }}.digests import service, tasks
     from {{ cookiecutter.package_name }}.digests.notifiers import build_notifier
+    from {{ cookiecutter.package_name }}.jobs.cron import Schedule
 
     configure_logging(json=settings.json_logs, level=settings.log_level)
-    period = period or Period.latest(Crontab.parse(settings.digest_schedule), datetime.now(UTC))
     engine = create_engine(settings)
     try:
         sessions = create_session_factory(engine)
-        digest = await service.send_once(sessions, build_notifier(settings), period)
+        if period is None:
+            latest = Schedule.parse(settings.digest_schedule).latest_at_or_before(datetime.now(UTC))
+            digest = await tasks.send_due(settings, sessions, latest)
+        else:
+            digest = await service.send_once(sessions, build_notifier(settings), period)
     finally:
         await engine.dispose()
+    sent = digest.period if digest else period
     counts = digest.counts() if digest else {}
-    return {"digest": service.ACTIVITY, "period": str(period), "sent": digest is not None, **counts}
+    return {
+        "digest": service.ACTIVITY,
+        "period": str(sent) if sent else None,
+        "sent": digest is not None,
+        **counts,
+    }

@@ -8,11 +8,15 @@ from {{ cookiecutter.package_name }}.core.db import Base, UTCDateTime
 
 
 class DigestRun(Base):
-    """One sent digest. The unique key is the guarantee: one row, hence one send, per period."""
+    """One sent digest. The unique key is the guarantee: one row, hence one send, per period.
+
+    A period is keyed by its start: two runs that both start where the last digest ended (two
+    fire times racing, a retry, another worker) cannot both send, so periods never overlap.
+    """
 
     __tablename__ = "digest_runs"
     __table_args__ = (
-        UniqueConstraint("digest", "period_start", "period_end"),
+        UniqueConstraint("digest", "period_start"),
         CheckConstraint("period_end > period_start", name="period_order"),
     )
 

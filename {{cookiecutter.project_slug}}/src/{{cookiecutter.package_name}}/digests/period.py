@@ -1,9 +1,7 @@
-"""The period a digest covers: from one scheduled time to the next."""
+"""The period a digest covers: from the end of the last digest sent to a scheduled time."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-from {{ cookiecutter.package_name }}.core.crontab import Crontab
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,16 +16,6 @@ class Period:
             raise ValueError("period bounds need a time zone")
         if self.end <= self.start:
             raise ValueError("a period must end after it starts")
-
-    @classmethod
-    def ending_at(cls, crontab: Crontab, end: datetime) -> "Period":
-        """The period a run scheduled at `end` covers: since the schedule's previous time."""
-        return cls(start=crontab.previous(end), end=end.astimezone(UTC))
-
-    @classmethod
-    def latest(cls, crontab: Crontab, now: datetime) -> "Period":
-        """The most recent period that has ended by `now`."""
-        return cls.ending_at(crontab, crontab.latest_at_or_before(now))
 
     @classmethod
     def parse(cls, text: str) -> "Period":

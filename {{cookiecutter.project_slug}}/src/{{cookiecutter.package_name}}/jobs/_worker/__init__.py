@@ -29,7 +29,7 @@ from {{ cookiecutter.package_name }}.jobs._worker.heartbeat import Heartbeat
 from {{ cookiecutter.package_name }}.jobs._worker.ledger import Ledger
 from {{ cookiecutter.package_name }}.jobs._worker.probes import start_probe_server
 from {{ cookiecutter.package_name }}.jobs._worker.runner import as_arq_function, timeout_for
-from {{ cookiecutter.package_name }}.jobs.cron import Cron, registered_crons
+from {{ cookiecutter.package_name }}.jobs.cron import Cron, check_schedules, registered_crons
 from {{ cookiecutter.package_name }}.jobs.queue import Queue
 from {{ cookiecutter.package_name }}.jobs.registry import Task, registered_tasks
 from {{ cookiecutter.package_name }}.jobs.serializer import deserialize, serialize
@@ -86,10 +86,11 @@ def build_worker(
         raise WorkerConfigError(f"queue {queue!r} is not in QUEUES ({', '.join(settings.queues)})")
     if not tasks:
         raise WorkerConfigError(f"no task runs on queue {queue!r}; nothing for this worker to do")
+    check_schedules(crons, settings)
     config = settings.queues[queue]
     job_metrics.declare_tasks(queue, (task.name for task in tasks))
     engine = create_engine(settings)
-    ledger = Ledger(engine)
+    ledger = Ledger(engine, settings)
     scheduler: asyncio.Task[None] | None = None
 
     async def startup(ctx: dict[str, Any]) -> None:
@@ -107,6 +108,7 @@ def build_worker(
             scheduler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await scheduler
+        await ledger.close()
         await engine.dispose()
 
     return Worker(

@@ -13,19 +13,26 @@ If the commit fails, every caller in the group gets the error (an outage, most l
 """
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+import asyncpg
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.core.db import connect_asyncpg
+from {{ cookiecutter.package_name }}.core.outages import is_outage
+from {{ cookiecutter.package_name }}.jobs._worker import _postgres
+from {{ cookiecutter.package_name }}.jobs._worker._postgres import ClaimedRow as _ClaimedRow
 from {{ cookiecutter.package_name }}.jobs.models import FINAL_STATUSES, JobRecord, JobStatus
 
 # The Table itself: `JobRecord.__table__` is typed as any FROM clause, which inserts do not take.
+# The portable statements below serve SQLite in development; Postgres has `_postgres.py`.
 _TABLE = JobRecord.metadata.tables[JobRecord.__tablename__]
 
 
@@ -71,9 +78,12 @@ class _Write:
 
 
 class Ledger:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
         self._engine = engine
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._settings = settings
+        # Postgres: the committer's own connection. Commits are serial, so one is enough, and it
+        # skips the pool's checkout and pre-ping, which cost more than the writes themselves.
+        self._connection: asyncpg.Connection | None = None
         self._claims: list[_Write] = []
         self._outcomes: list[_Write] = []
         self._committer: asyncio.Task[None] | None = None
@@ -141,31 +151,76 @@ class Ledger:
         try:
             while self._claims or self._outcomes:
                 claims, self._claims = _one_per_job(self._claims)
-                outcomes, self._outcomes = _one_per_job(self._outcomes)
+                taken = {write.row["job_id"] for write in claims}
+                outcomes, self._outcomes = _one_per_job(self._outcomes, taken)
                 try:
-                    async with self._engine.begin() as connection:
-                        claimed = await self._write_claims(connection, claims)
-                        await self._write_outcomes(connection, outcomes)
+                    claimed = await self._commit(claims, outcomes)
                 except Exception as exc:
-                    for write in (*claims, *outcomes):
-                        _settle(write, exception=exc)
+                    if is_outage(exc) or len(claims) + len(outcomes) == 1:
+                        for write in (*claims, *outcomes):
+                            _settle(write, exception=exc)
+                        continue
+                    # One bad row must not fail the jobs it shares a group with: commit each
+                    # alone, so the error reaches only its own job.
+                    await self._commit_one_by_one(claims, outcomes)
                     continue
-                for write in claims:
-                    found = claimed.get(write.row["job_id"])
-                    missing = None if found else LookupError(f"no history row for {write.row}")
-                    _settle(write, result=found, exception=missing)
-                for write in outcomes:
-                    _settle(write, result=None)
+                self._settle_group(claims, outcomes, claimed)
         finally:
             self._committer = None
 
+    async def _commit_one_by_one(self, claims: list[_Write], outcomes: list[_Write]) -> None:
+        for write in (*claims, *outcomes):
+            alone = ([write], []) if write in claims else ([], [write])
+            try:
+                claimed = await self._commit(*alone)
+            except Exception as exc:
+                _settle(write, exception=exc)
+            else:
+                self._settle_group(*alone, claimed)
+
+    def _settle_group(
+        self, claims: list[_Write], outcomes: list[_Write], claimed: dict[str, _ClaimedRow]
+    ) -> None:
+        for write in claims:
+            found = claimed.get(write.row["job_id"])
+            missing = None if found else LookupError(f"no history row for {write.row['job_id']}")
+            _settle(write, result=found, exception=missing)
+        for write in outcomes:
+            _settle(write, result=None)
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    async def _commit(self, claims: list[_Write], outcomes: list[_Write]) -> dict[str, _ClaimedRow]:
+        """One transaction: the group's claims, then its outcomes; returns each claimed row."""
+        if self._engine.dialect.name == "postgresql":
+            rows = ([write.row for write in claims], [write.row for write in outcomes])
+            if self._connection is None:
+                self._connection = await connect_asyncpg(self._settings)
+            try:
+                return await _postgres.commit(self._connection, *rows)
+            except Exception as exc:
+                if is_outage(exc) or self._connection.is_closed():
+                    # A new connection next time; this one may be half-open.
+                    self._connection.terminate()
+                    self._connection = None
+                raise
+        async with self._engine.connect() as connection:
+            async with connection.begin():
+                claimed = await self._write_claims(connection, claims)
+                await self._write_outcomes(connection, outcomes)
+            return claimed
+
     async def _write_claims(
         self, connection: AsyncConnection, claims: Sequence[_Write]
-    ) -> dict[str, tuple[int, str, Any, str | None]]:
+    ) -> dict[str, _ClaimedRow]:
+        """The portable form of the claim upsert (SQLite in development)."""
         if not claims:
             return {}
         table = _TABLE
-        insert = self._insert(table).values([write.row for write in claims])
+        insert = sqlite.insert(table).values([write.row for write in claims])
         statement = insert.on_conflict_do_update(
             index_elements=[table.c.job_id],
             set_={
@@ -176,7 +231,7 @@ class Ledger:
             # A finished job is not run again: its row is left as it is, and not returned.
             where=table.c.status.not_in([JobStatus.COMPLETE, JobStatus.DEAD]),
         ).returning(table.c.job_id, table.c.attempts)
-        claimed: dict[str, tuple[int, str, Any, str | None]] = {
+        claimed: dict[str, _ClaimedRow] = {
             job_id: (attempts, JobStatus.IN_PROGRESS, None, None)
             for job_id, attempts in await connection.execute(statement)
         }
@@ -195,7 +250,7 @@ class Ledger:
         if not outcomes:
             return
         table = _TABLE
-        insert = self._insert(table).values([write.row for write in outcomes])
+        insert = sqlite.insert(table).values([write.row for write in outcomes])
         columns = ("status", "attempts", "result", "error", "finished_at")
         await connection.execute(
             insert.on_conflict_do_update(
@@ -205,12 +260,14 @@ class Ledger:
         )
 
 
-def _one_per_job(writes: list[_Write]) -> tuple[list[_Write], list[_Write]]:
-    """This group, and what waits for the next: one upsert cannot touch a row twice."""
+def _one_per_job(
+    writes: list[_Write], taken: Collection[str] = ()
+) -> tuple[list[_Write], list[_Write]]:
+    """This group, and what waits for the next: one commit cannot touch a row twice."""
     group: dict[str, _Write] = {}
     later: list[_Write] = []
     for write in writes:
-        if write.row["job_id"] in group:
+        if write.row["job_id"] in group or write.row["job_id"] in taken:
             later.append(write)
         else:
             group[write.row["job_id"]] = write

@@ -1,0 +1,195 @@
+"""The service run as its users run it, for the fault tests: `web` and `worker` as child processes
+with the shipped defaults, a steady trickle of report requests, and the jobs' final states.
+"""
+
+import asyncio
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from {{ cookiecutter.package_name }}.config import Settings
+from tests.processes import CLI, PROJECT_ROOT, WAIT_SECONDS, eventually, free_port, running
+from tests.processes import service_env as _service_env
+
+FINAL_STATUSES = frozenset({"complete", "failed", "dead"})
+PROBLEM_JSON = "application/problem+json"
+# The only settings a fault test gives its processes; every other one keeps its default.
+CHOSEN_SETTINGS = frozenset(
+    {"ENVIRONMENT", "DATABASE_URL", "REDIS_URL", "QUEUE_PREFIX", "LOG_JSON"}
+    # QUEUES only for its drain time (0): the shipped queues with their shipped sizes otherwise.
+    | {"QUEUES", "WORKER_HTTP_HOST", "WORKER_HTTP_PORT", "WEB_HOST", "WEB_PORT"}
+)
+
+
+def product_env(settings: Settings, **overrides: str) -> dict[str, str]:
+    """`service_env` without any other setting inherited from the shell: the shipped defaults,
+    except where the services are, the ports, the log format and the drain time.
+    """
+    env = _service_env(settings, **overrides)
+    setting_names = {name.upper() for name in Settings.model_fields}
+    keep = CHOSEN_SETTINGS | set(overrides)
+    return {key: value for key, value in env.items() if key not in setting_names or key in keep}
+
+
+def migrate(env: dict[str, str]) -> None:
+    """`SLUG migrate`, as `make migrate` runs it."""
+    done = subprocess.run(
+        [*CLI, "migrate"], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True,
+        timeout=WAIT_SECONDS,
+    )  # fmt: skip
+    assert done.returncode == 0, f"migrate failed:\n{done.stdout}{done.stderr}"
+
+
+@dataclass
+class Service:
+    """A child process answering HTTP on `base_url`."""
+
+    process: "subprocess.Popen[bytes]"
+    base_url: str
+
+    async def get(self, path: str) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=self.base_url) as http:
+            return await http.get(path, timeout=2)
+
+    async def wait_until_live(self) -> None:
+        async def live() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.base_url} exited early ({self.process.returncode})")
+            try:
+                return (await self.get("/healthz")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await eventually(live, f"/healthz on {self.base_url}")
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+
+@contextmanager
+def web(env: dict[str, str]) -> Iterator[Service]:
+    """`SLUG web`, as `make web` runs it, on a free loopback port."""
+    port = free_port()
+    web_env = {**env, "WEB_HOST": "127.0.0.1", "WEB_PORT": str(port)}
+    with running([*CLI, "web"], env=web_env) as [process]:
+        yield Service(process, f"http://127.0.0.1:{port}")
+
+
+@contextmanager
+def worker(env: dict[str, str]) -> Iterator[Service]:
+    """`SLUG worker`, as `make worker` runs it, with its probes on a free loopback port."""
+    port = free_port()
+    worker_env = {**env, "WORKER_HTTP_HOST": "127.0.0.1", "WORKER_HTTP_PORT": str(port)}
+    with running([*CLI, "worker"], env=worker_env) as [process]:
+        yield Service(process, f"http://127.0.0.1:{port}")
+
+
+async def post_report(http: httpx.AsyncClient, work_seconds: float) -> httpx.Response:
+    return await http.post(
+        "/v1/reports",
+        json={"title": "Fault", "work_seconds": work_seconds},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
+
+
+@dataclass(frozen=True)
+class Answer:
+    phase: str
+    status: int  # 0 when no HTTP answer came at all
+    content_type: str
+    job_id: str | None
+    detail: str
+
+
+@dataclass
+class Trickle:
+    """POST a report every `interval` seconds, each in a task of its own, until the block ends.
+
+    Each answer is tagged with the phase (`before`, `during`, `after`) it was sent in.
+    """
+
+    http: httpx.AsyncClient
+    work_seconds: float
+    interval: float = 0.2
+    phase: str = "before"
+    answers: list[Answer] = field(default_factory=list)
+    _posts: set["asyncio.Task[None]"] = field(default_factory=set)
+    _stopping: bool = False
+    _loop: "asyncio.Task[None] | None" = None
+
+    async def __aenter__(self) -> "Trickle":
+        self._loop = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stopping = True
+        if self._loop is not None:
+            await self._loop
+        await asyncio.gather(*self._posts, return_exceptions=True)
+
+    def accepted(self, phase: str | None = None) -> list[str]:
+        return [
+            a.job_id
+            for a in self.answers
+            if a.job_id is not None and (phase is None or a.phase == phase)
+        ]
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            post = asyncio.create_task(self._post(self.phase))
+            self._posts.add(post)
+            post.add_done_callback(self._posts.discard)
+            await asyncio.sleep(self.interval)
+
+    async def _post(self, phase: str) -> None:
+        try:
+            response = await post_report(self.http, self.work_seconds)
+        except httpx.HTTPError as exc:
+            self.answers.append(Answer(phase, 0, "", None, repr(exc)))
+            return
+        job_id = response.json()["job_id"] if response.status_code == 202 else None
+        content_type = response.headers.get("content-type", "")
+        self.answers.append(
+            Answer(phase, response.status_code, content_type, job_id, response.text)
+        )
+
+
+async def job_status(http: httpx.AsyncClient, job_id: str) -> str:
+    """`status` from `GET /v1/jobs/{id}`, or `http <code>` when it does not answer 200."""
+    try:
+        response = await http.get(f"/v1/jobs/{job_id}", timeout=5)
+    except httpx.HTTPError as exc:
+        return f"no answer: {exc!r}"
+    if response.status_code != 200:
+        return f"http {response.status_code}"
+    body: dict[str, Any] = response.json()
+    return str(body["status"])
+
+
+async def statuses_by(
+    http: httpx.AsyncClient, job_ids: list[str], done: frozenset[str], within: float
+) -> dict[str, str]:
+    """Poll each job's status until all are in `done` or `within` seconds pass; the last read."""
+    deadline = time.monotonic() + within
+    last: dict[str, str] = {}
+    pending = list(job_ids)
+    while True:
+        for job_id in pending:
+            last[job_id] = await job_status(http, job_id)
+        pending = [job_id for job_id in pending if last[job_id] not in done]
+        if not pending or time.monotonic() > deadline:
+            return last
+        await asyncio.sleep(0.2)

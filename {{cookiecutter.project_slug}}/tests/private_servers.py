@@ -1,0 +1,212 @@
+"""A Postgres and a Redis of the test's own, which a fault test may stop and start again.
+
+The shared servers behind the other tests are never stopped. These run on free loopback ports,
+keep their data in a temporary directory, and are stopped by PID whatever the test did.
+"""
+
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import redis
+
+from tests.processes import WAIT_SECONDS, free_port
+
+# Debian keeps the server binaries off PATH, one directory per major version.
+POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"
+
+
+def _postgres_bin() -> Path:
+    for candidate in sorted(glob.glob(POSTGRES_BIN_GLOB), reverse=True):
+        if (Path(candidate) / "initdb").is_file():
+            return Path(candidate)
+    found = shutil.which("initdb")
+    if found is None:
+        raise AssertionError(
+            f"no initdb in {POSTGRES_BIN_GLOB} or on PATH; the Postgres fault tests need the "
+            "Postgres server package (Debian: postgresql)"
+        )
+    return Path(found).parent
+
+
+class PrivatePostgres:
+    """`initdb` + `pg_ctl` in a temporary directory; trust auth on 127.0.0.1 only.
+
+    Run as root, the server runs as the `postgres` user, which owns the directory (Postgres
+    refuses to run as root).
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._bin = _postgres_bin()
+        self._as_postgres = os.geteuid() == 0
+        # Under /tmp, not pytest's tmp_path: that one is private to root, and socket paths
+        # must stay short.
+        self.dir = Path(tempfile.mkdtemp(prefix="pg-"))
+        self.data = self.dir / "data"
+        self.log = self.dir / "postgres.log"
+        if self._as_postgres:
+            shutil.chown(self.dir, user="postgres", group="postgres")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, tool: str, *args: str) -> None:
+        command = [str(self._bin / tool), *args]
+        if self._as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        # pg_ctl sends the server's own output to the log file, so nothing holds these pipes.
+        done = subprocess.run(
+            command, cwd=self.dir, capture_output=True, text=True, timeout=WAIT_SECONDS
+        )
+        if done.returncode != 0:
+            raise AssertionError(
+                f"{tool} {' '.join(args)} failed ({done.returncode}):\n"
+                f"{done.stdout}{done.stderr}\n{self._log_tail()}"
+            )
+
+    def init(self) -> None:
+        self._run(
+            "initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust",
+            "-E", "UTF8", "--no-locale", "--no-sync",
+        )  # fmt: skip
+
+    def start(self) -> None:
+        # Durability settings stay at their defaults: a fast stop then takes as long as a real
+        # server's shutdown checkpoint, and refuses connections ("shutting down") meanwhile.
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir}"
+        self._run("pg_ctl", "start", "-D", str(self.data), "-l", str(self.log), "-w",
+                  "-t", str(int(WAIT_SECONDS)), "-o", options)  # fmt: skip
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run("pg_ctl", "stop", "-D", str(self.data), "-m", mode, "-w",
+                  "-t", str(int(WAIT_SECONDS)))  # fmt: skip
+
+    def cleanup(self) -> None:
+        """Stop the server however it is, then remove its directory."""
+        pid = self._postmaster_pid()
+        if pid is not None:
+            with suppress(AssertionError, subprocess.TimeoutExpired):
+                self.stop("immediate")
+            pid = self._postmaster_pid()
+            if pid is not None and _alive(pid):
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                _wait_gone(pid)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _postmaster_pid(self) -> int | None:
+        try:
+            first_line = (self.data / "postmaster.pid").read_text().splitlines()[0]
+        except (FileNotFoundError, IndexError):
+            return None
+        return int(first_line)
+
+    def _log_tail(self) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
+        except FileNotFoundError:
+            return ""
+
+
+@contextmanager
+def private_postgres() -> Iterator[PrivatePostgres]:
+    server = PrivatePostgres()
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+class PrivateRedis:
+    """A redis-server with an append-only file, as a Redis that must not lose jobs runs.
+
+    Stopped (SIGTERM: Redis's own clean shutdown) and started again on the same port and data
+    directory, it comes back with what it held: the outage loses connections, not data.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise AssertionError("redis-server is not on PATH; the Redis fault tests need it")
+        options = [
+            "--port", str(self.port), "--bind", "127.0.0.1",
+            "--dir", str(self.data_dir), "--save", "",
+            "--appendonly", "yes", "--appendfsync", "everysec",
+            "--maxmemory-policy", "noeviction",
+        ]  # fmt: skip
+        with (self.data_dir / "redis.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [binary, *options], stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not self.answers():
+            if self.process.poll() is not None:
+                raise AssertionError(f"redis-server exited; see {self.data_dir / 'redis.log'}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"redis-server did not answer on port {self.port}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """SIGTERM, which Redis handles as SHUTDOWN, and wait until it has exited."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=WAIT_SECONDS)
+        self.process = None
+
+    def cleanup(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def answers(self) -> bool:
+        """PING succeeds: up, and done loading its data."""
+        try:
+            with redis.Redis(port=self.port, socket_timeout=1) as client:
+                return bool(client.ping())
+        except redis.ConnectionError:  # includes BusyLoadingError while it loads the AOF
+            return False
+
+
+@contextmanager
+def private_redis(data_dir: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(data_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _wait_gone(pid: int) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
