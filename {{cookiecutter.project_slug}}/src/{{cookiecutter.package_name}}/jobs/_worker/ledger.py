@@ -197,7 +197,7 @@ class Ledger:
         """One transaction: the group's claims, then its outcomes; returns each claimed row."""
         if self._engine.dialect.name == "postgresql":
             rows = ([write.row for write in claims], [write.row for write in outcomes])
-            if self._connection is None:
+            if self._connection is None or self._connection.is_closed():
                 self._connection = await connect_asyncpg(self._settings)
             try:
                 return await _postgres.commit(self._connection, *rows)
