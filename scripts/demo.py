@@ -138,7 +138,8 @@ def main() -> int:
         WEB_HOST="127.0.0.1",
         WEB_PORT=str(web_port),
         WORKER_HTTP_PORT=str(worker_port),
-        WORKER_DRAIN_SECONDS="10",
+        # The demo's worker serves the default queue; a report in flight at the end finishes.
+        QUEUES=json.dumps({"default": {"drain_seconds": 10}, "scheduled": {"drain_seconds": 10}}),
     )
     logs = output / "demo-logs"
     logs.mkdir(exist_ok=True)

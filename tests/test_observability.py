@@ -28,7 +28,8 @@ import yaml
 from tests.conftest import DEFAULT_PACKAGE, DEFAULT_SLUG, Project
 
 PREFIX = DEFAULT_PACKAGE
-QUEUE = f"{DEFAULT_PACKAGE}:queue"
+# Queue series are labelled with the queue's short name; this worker serves the default queue.
+QUEUE = "default"
 # More than the QueueBacklogGrowing threshold (100) in the shipped rules.
 BACKLOG = 120
 # Generous: these only catch a hang, never a slow machine.
@@ -169,7 +170,7 @@ def stack(project: Project, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "WEB_WORKERS": "2",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp / "multiproc"),
         "WORKER_HTTP_PORT": str(ports["worker"]),
-        "WORKER_DRAIN_SECONDS": "0",
+        "QUEUES": json.dumps({"default": {"drain_seconds": 0}, "scheduled": {"drain_seconds": 0}}),
         # The backlog is built by one client faster than the reports route's default quota allows.
         "RATE_LIMIT_ENABLED": "false",
     }
