@@ -144,8 +144,9 @@ class Ledger:
         group.append(write)
         if self._committer is None:
             self._committer = asyncio.create_task(self._commit_groups())
-        # Shielded: a job cancelled while it waits must not cancel its group's commit.
-        return await asyncio.shield(write.done)
+        # A job cancelled while it waits cancels only its own future: its row is in the group
+        # already, and the group commits (and settles every other write) as if nothing happened.
+        return await write.done
 
     async def _commit_groups(self) -> None:
         try:
