@@ -28,11 +28,16 @@ def project_files(root: Path) -> Iterator[Path]:
 class Project:
     path: Path
 
-    def run(self, *args: str, timeout: float = 600, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, timeout: float = 600, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run a command in the project; fail the test with its output if it fails."""
         completed = subprocess.run(
-            args, cwd=self.path, capture_output=True, text=True, timeout=timeout,
+            args,
+            cwd=self.path,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             env={**os.environ, **(env or {})},
         )
         if completed.returncode != 0:

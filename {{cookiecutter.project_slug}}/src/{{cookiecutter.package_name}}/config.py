@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from {{ cookiecutter.package_name }}.core.crontab import Crontab
 
-# The password that `.env.example` and compose.yaml ship with: fine on a laptop, never in production.
+# The placeholder password the example settings ship with: fine on a laptop, never in production.
 PLACEHOLDER_PASSWORD = "change-me"  # noqa: S105 - a marker we refuse, not a credential
 
 
