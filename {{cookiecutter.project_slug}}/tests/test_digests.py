@@ -239,6 +239,7 @@ async def test_late_enqueue_of_a_finished_cron_run_is_refused(
     assert await queue.enqueue(Message(task=digest_cron.name), job_id=job_id) is None
 
 
+@pytest.mark.slow
 async def test_two_workers_send_each_scheduled_period_once(
     settings: Settings, sessions: Sessions, redis: Redis
 ) -> None:

@@ -16,7 +16,7 @@ from {{ cookiecutter.package_name }}.jobs.history import utcnow
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
 from tests.metrics_text import exposed_names, sample_value
-from tests.processes import STARTUP_SECONDS, CLI, eventually, free_port, running, service_env
+from tests.processes import CLI, STARTUP_SECONDS, eventually, free_port, running, service_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 READY = metric_name("queue_ready_jobs")
@@ -154,6 +154,7 @@ async def test_scrape_answers_while_redis_is_down(client_without_redis: httpx.As
     )
 
 
+@pytest.mark.slow
 async def test_several_web_processes_report_one_total(settings: Settings, tmp_path: Path) -> None:
     port = free_port()
     env = service_env(

@@ -23,6 +23,9 @@ from tests.conftest import make_settings
 from tests.jobs_helpers import record, reports_per_job
 from tests.processes import eventually, private_redis, worker_process
 
+# Starts real processes: `pytest -m "not slow"` leaves this module out.
+pytestmark = pytest.mark.slow
+
 JOBS = 6
 REPORT = {"title": "Outage", "work_seconds": 1.5}
 

@@ -18,6 +18,9 @@ from tests.conftest import make_settings
 from tests.jobs_helpers import record, reports_per_job, submit
 from tests.processes import eventually, worker_process
 
+# Starts real processes: `pytest -m "not slow"` leaves this module out.
+pytestmark = pytest.mark.slow
+
 JOB_TIMEOUT_SECONDS = 2
 # arq's in-progress key lives for the largest task timeout (ours plus the margin) + 10 s.
 REDELIVERY_BOUND_MS = (JOB_TIMEOUT_SECONDS + ARQ_TIMEOUT_MARGIN_SECONDS + 10) * 1000
