@@ -39,6 +39,7 @@ TAKEN = {
         ],
         "a dependency or tool of the project",
     ),
+    "test": "the standard library module 'test' (Python's own regression tests)",
     "tests": "the project's own tests package",
     "migrations": "the project's own migrations folder",
     "bench": "the project's own benchmarks package",

@@ -120,7 +120,14 @@ def main() -> int:
     output = (args.output or Path(tempfile.mkdtemp(prefix="template-demo-"))).resolve()
     output.mkdir(parents=True, exist_ok=True)
     version = python_version()
-    step(f"baking the default project (python {version}) into {output}")
+    default = json.loads((TEMPLATE / "cookiecutter.json").read_text())["python_version"]
+    if version == default:
+        step(f"baking the default project (python {version}) into {output}")
+    else:
+        step(
+            f"baking the default project into {output}, but with python_version={version}: the "
+            f"interpreter this demo runs on (the template's default answer is {default})"
+        )
     started = time.perf_counter()
     run(
         [

@@ -1,9 +1,10 @@
 """Fixtures for baking the template and running the generated project's own tools."""
 
+import itertools
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,19 @@ TEMPLATE = Path(__file__).resolve().parents[1]
 SHARED = TEMPLATE.parent / "shared"
 DEFAULT_SLUG = "acme-reports"
 DEFAULT_PACKAGE = "acme_reports"
+
+# The one list of supported combinations that every test of them is driven by.
+PYTHON_VERSIONS = ["3.11", "3.12", "3.13"]
+DEFAULT_ANSWERS: dict[str, object] = {"python_version": "3.12", "use_compose": True, "use_helm": True}
+COMBINATIONS: list[dict[str, object]] = [
+    {"python_version": version, "use_compose": compose, "use_helm": helm}
+    for version, compose, helm in itertools.product(PYTHON_VERSIONS, [True, False], [True, False])
+]
+
+
+def combination_id(answers: dict[str, object]) -> str:
+    return "-".join(f"{key}={value}" for key, value in answers.items())
+
 
 # Folders written by tools rather than the template; never scanned for leftovers.
 TOOL_DIRS = {".venv", ".mypy_cache", ".ruff_cache", ".pytest_cache", "__pycache__"}
@@ -50,6 +64,10 @@ class Project:
 
     def sync(self) -> None:
         self.run("uv", "sync", "--locked", "--quiet")
+
+
+# bake(**answers) -> Project
+Bake = Callable[..., Project]
 
 
 @pytest.fixture

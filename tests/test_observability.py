@@ -27,6 +27,9 @@ import yaml
 
 from tests.conftest import DEFAULT_PACKAGE, DEFAULT_SLUG, Project
 
+# Starts a real Prometheus, a baked web tier and worker: `bash scripts/test.sh --fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 PREFIX = DEFAULT_PACKAGE
 QUEUE = f"{DEFAULT_PACKAGE}:queue"
 # More than the QueueBacklogGrowing threshold (100) in the shipped rules.
