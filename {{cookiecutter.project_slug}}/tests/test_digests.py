@@ -202,6 +202,7 @@ async def cli_digest_run(settings: Settings, *args: str) -> dict[str, object]:
     return result
 
 
+@pytest.mark.slow
 async def test_cli_backfill_sends_a_period_once(
     settings: Settings, sessions: Sessions, period: Period
 ) -> None:
