@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 TEMPLATE = Path(__file__).resolve().parents[1]
-SHARED = TEMPLATE.parent / "shared"
+# ../shared beside a clone; TEMPLATE_SHARED_DIR where the checkout lives elsewhere (a worktree).
+SHARED = Path(os.environ.get("TEMPLATE_SHARED_DIR") or TEMPLATE.parent / "shared")
 DEFAULT_SLUG = "acme-reports"
 DEFAULT_PACKAGE = "acme_reports"
 
