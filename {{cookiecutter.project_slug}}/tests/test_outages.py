@@ -21,6 +21,8 @@ from {{ cookiecutter.package_name }}.core.outages import Dependency, outage_of
 from tests.private_servers import PrivatePostgres, PrivateRedis, private_postgres, private_redis
 
 DATABASE, REDIS = Dependency.DATABASE, Dependency.REDIS
+# Starts and stops servers of its own: `pytest -m "not slow"` leaves this module out.
+pytestmark = pytest.mark.slow
 
 
 async def raised_by(action: Callable[[], Awaitable[Any]]) -> BaseException:

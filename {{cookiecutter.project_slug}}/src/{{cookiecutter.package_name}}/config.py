@@ -16,7 +16,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# The password that `.env.example` and compose.yaml ship with: fine on a laptop, never in production.
+# The placeholder password the example settings ship with: fine on a laptop, never in production.
 PLACEHOLDER_PASSWORD = "change-me"  # noqa: S105 - a marker we refuse, not a credential
 
 
