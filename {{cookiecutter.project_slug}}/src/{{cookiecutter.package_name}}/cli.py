@@ -53,9 +53,9 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     # The worker is one process serving its own registry; files in the web tier's directory
     # would put worker series on the web's /metrics.
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    from {{ cookiecutter.package_name }}.core.schedule import ScheduleError
     from {{ cookiecutter.package_name }}.jobs import run_worker
     from {{ cookiecutter.package_name }}.jobs._worker import WorkerConfigError
-    from {{ cookiecutter.package_name }}.jobs.cron import ScheduleError
 
     try:
         run_worker(settings, args.queue)
