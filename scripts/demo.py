@@ -67,8 +67,9 @@ def stop(process: subprocess.Popen[bytes], name: str, grace: float = 30) -> None
         process.wait()
 
 
-def http(method: str, url: str, body: dict[str, object] | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, dict[str, object]]:
+def http(
+    method: str, url: str, body: dict[str, object] | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, object]]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - loopback only
     request.add_header("content-type", "application/json")
@@ -119,10 +120,29 @@ def main() -> int:
     output = (args.output or Path(tempfile.mkdtemp(prefix="template-demo-"))).resolve()
     output.mkdir(parents=True, exist_ok=True)
     version = python_version()
-    step(f"baking the default project (python {version}) into {output}")
+    default = json.loads((TEMPLATE / "cookiecutter.json").read_text())["python_version"]
+    if version == default:
+        step(f"baking the default project (python {version}) into {output}")
+    else:
+        step(
+            f"baking the default project into {output}, but with python_version={version}: the "
+            f"interpreter this demo runs on (the template's default answer is {default})"
+        )
     started = time.perf_counter()
-    run([sys.executable, "-m", "cookiecutter", "--no-input", "-f", str(TEMPLATE), "-o", str(output),
-         f"python_version={version}"], cwd=output)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "-f",
+            str(TEMPLATE),
+            "-o",
+            str(output),
+            f"python_version={version}",
+        ],
+        cwd=output,
+    )
     project = output / "acme-reports"
     print(f"    baked in {time.perf_counter() - started:.1f} s", flush=True)
 
@@ -138,7 +158,8 @@ def main() -> int:
         WEB_HOST="127.0.0.1",
         WEB_PORT=str(web_port),
         WORKER_HTTP_PORT=str(worker_port),
-        WORKER_DRAIN_SECONDS="10",
+        # The demo's worker serves the default queue; a report in flight at the end finishes.
+        QUEUES=json.dumps({"default": {"drain_seconds": 10}, "scheduled": {"drain_seconds": 10}}),
     )
     logs = output / "demo-logs"
     logs.mkdir(exist_ok=True)
@@ -147,9 +168,24 @@ def main() -> int:
 
     with ExitStack() as cleanup:
         step(f"starting a private redis-server on 127.0.0.1:{redis_port}")
-        redis = start([redis_server, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                       "--appendonly", "no", "--maxmemory-policy", "noeviction"],
-                      cwd=project, log=logs / "redis.log", env=env)
+        redis = start(
+            [
+                redis_server,
+                "--port",
+                str(redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--maxmemory-policy",
+                "noeviction",
+            ],
+            cwd=project,
+            log=logs / "redis.log",
+            env=env,
+        )
         cleanup.callback(stop, redis, "redis-server", 10)
 
         step("migrating the embedded SQLite database (acme_reports.db)")
@@ -163,9 +199,12 @@ def main() -> int:
         wait_until_ready(base, web, logs / "web.log", timeout=60)
 
         step(f"POST /v1/reports (the job simulates {args.work_seconds:g} s of work)")
-        status, accepted = http("POST", f"{base}/v1/reports",
-                                {"title": "Demo report", "work_seconds": args.work_seconds},
-                                headers={"Idempotency-Key": str(uuid.uuid4())})
+        status, accepted = http(
+            "POST",
+            f"{base}/v1/reports",
+            {"title": "Demo report", "work_seconds": args.work_seconds},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
         if status != 202:
             raise DemoError(f"expected 202 Accepted, got {status}: {accepted}")
         print(f"    {status} {json.dumps(accepted)}", flush=True)

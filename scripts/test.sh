@@ -1,8 +1,23 @@
 #!/usr/bin/env bash
 # The template's test command: bakes projects and runs their own checks against real services.
-# Needs Python >= 3.11, and Docker or TEST_DATABASE_URL / TEST_REDIS_URL for Postgres and Redis.
+#   bash scripts/test.sh           everything; needs Postgres and Redis (TEST_DATABASE_URL and
+#                                  TEST_REDIS_URL, or a Docker engine for testcontainers)
+#   bash scripts/test.sh --fast    the everyday subset (pytest -m "not slow"): hooks, bakes, lint,
+#                                  type checks, deploy files; needs neither
+# Any other arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+fast=""
+if [ "${1:-}" = "--fast" ]; then
+  fast=1
+  shift
+fi
+
+# Before installing anything: say at once, in one line, what the full run is missing.
+if [ -z "$fast" ]; then
+  python3 scripts/services_check.py
+fi
 
 source scripts/tools.sh
 
@@ -12,9 +27,13 @@ if command -v pyenv >/dev/null 2>&1; then
   export PYENV_VERSION="$(pyenv version-name):${PYENV_VERSION}"
 fi
 
-echo "==> running the template test suite"
+echo "==> running the template test suite${fast:+ (fast subset)}"
 set +e
-python -m pytest "$@"
+if [ -n "$fast" ]; then
+  python -m pytest -m "not slow" "$@"
+else
+  python -m pytest "$@"
+fi
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

@@ -1,18 +1,33 @@
 """Fixtures for baking the template and running the generated project's own tools."""
 
+import itertools
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 TEMPLATE = Path(__file__).resolve().parents[1]
-SHARED = TEMPLATE.parent / "shared"
+# ../shared beside a clone; TEMPLATE_SHARED_DIR where the checkout lives elsewhere (a worktree).
+SHARED = Path(os.environ.get("TEMPLATE_SHARED_DIR") or TEMPLATE.parent / "shared")
 DEFAULT_SLUG = "acme-reports"
 DEFAULT_PACKAGE = "acme_reports"
+
+# The one list of supported combinations that every test of them is driven by.
+PYTHON_VERSIONS = ["3.11", "3.12", "3.13"]
+DEFAULT_ANSWERS: dict[str, object] = {"python_version": "3.12", "use_compose": True, "use_helm": True}
+COMBINATIONS: list[dict[str, object]] = [
+    {"python_version": version, "use_compose": compose, "use_helm": helm}
+    for version, compose, helm in itertools.product(PYTHON_VERSIONS, [True, False], [True, False])
+]
+
+
+def combination_id(answers: dict[str, object]) -> str:
+    return "-".join(f"{key}={value}" for key, value in answers.items())
+
 
 # Folders written by tools rather than the template; never scanned for leftovers.
 TOOL_DIRS = {".venv", ".mypy_cache", ".ruff_cache", ".pytest_cache", "__pycache__"}
@@ -28,11 +43,16 @@ def project_files(root: Path) -> Iterator[Path]:
 class Project:
     path: Path
 
-    def run(self, *args: str, timeout: float = 600, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, timeout: float = 600, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run a command in the project; fail the test with its output if it fails."""
         completed = subprocess.run(
-            args, cwd=self.path, capture_output=True, text=True, timeout=timeout,
+            args,
+            cwd=self.path,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             env={**os.environ, **(env or {})},
         )
         if completed.returncode != 0:
@@ -45,6 +65,10 @@ class Project:
 
     def sync(self) -> None:
         self.run("uv", "sync", "--locked", "--quiet")
+
+
+# bake(**answers) -> Project
+Bake = Callable[..., Project]
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import TEMPLATE
 
 
@@ -12,6 +14,7 @@ def running_demo_processes(folder: Path) -> list[str]:
     return [line for line in listing.splitlines() if str(folder) in line]
 
 
+@pytest.mark.slow
 def test_demo_completes_a_report_and_leaves_no_process(tmp_path: Path) -> None:
     completed = subprocess.run(
         [sys.executable, str(TEMPLATE / "scripts" / "demo.py"), "--output", str(tmp_path),

@@ -27,8 +27,12 @@ import yaml
 
 from tests.conftest import DEFAULT_PACKAGE, DEFAULT_SLUG, Project
 
+# Starts a real Prometheus, a baked web tier and worker: `bash scripts/test.sh --fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 PREFIX = DEFAULT_PACKAGE
-QUEUE = f"{DEFAULT_PACKAGE}:queue"
+# Queue series are labelled with the queue's short name; this worker serves the default queue.
+QUEUE = "default"
 # More than the QueueBacklogGrowing threshold (100) in the shipped rules.
 BACKLOG = 120
 # Generous: these only catch a hang, never a slow machine.
@@ -70,7 +74,7 @@ def get_json(url: str) -> Any:
 def post_json(url: str, body: dict[str, Any]) -> int:
     # POST /v1/reports demands an Idempotency-Key: a fresh one makes every request a new job.
     headers = {"Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())}
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)  # noqa: S310
     with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback http only
         return response.status
 
@@ -98,8 +102,9 @@ class Processes:
     logs: Path
     stack: ExitStack
 
-    def start(self, name: str, command: list[str], env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> Child:
+    def start(
+        self, name: str, command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> Child:
         log = (self.logs / f"{name}.log").open("wb")
         child = Child(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                        cwd=cwd), log)  # fmt: skip
@@ -123,8 +128,12 @@ def test_alert_rules_pass_their_promtool_unit_tests(project: Project) -> None:
 
 def test_monitoring_files_carry_the_project_names(project: Project) -> None:
     folders = [project.path / "deploy/prometheus", project.path / "deploy/grafana"]
-    leftovers = [path.name for folder in folders for path in folder.iterdir()
-                 if re.search(r"<(METRIC_PREFIX|PROJECT_SLUG|PROJECT_NAME)>", path.read_text())]
+    leftovers = [
+        path.name
+        for folder in folders
+        for path in folder.iterdir()
+        if re.search(r"<(METRIC_PREFIX|PROJECT_SLUG|PROJECT_NAME)>", path.read_text())
+    ]
     dashboard = json.loads((project.path / "deploy/grafana/dashboard.json").read_text())
     assert (leftovers, dashboard["title"]) == ([], "Acme Reports: queue, jobs and HTTP")
 
@@ -169,7 +178,7 @@ def stack(project: Project, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "WEB_WORKERS": "2",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp / "multiproc"),
         "WORKER_HTTP_PORT": str(ports["worker"]),
-        "WORKER_DRAIN_SECONDS": "0",
+        "QUEUES": json.dumps({"default": {"drain_seconds": 0}, "scheduled": {"drain_seconds": 0}}),
         # The backlog is built by one client faster than the reports route's default quota allows.
         "RATE_LIMIT_ENABLED": "false",
     }

@@ -23,6 +23,9 @@ from {{ cookiecutter.package_name }}.config import Settings
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # A failsafe for waits that should end in well under a second; never a speed claim.
 WAIT_SECONDS = 60.0
+# A child process signals it is ready by answering; this only bounds a hang. Its start imports the
+# whole app, which on a 2-core machine busy with another test suite can take far longer than usual.
+STARTUP_SECONDS = 240.0
 CLI = [sys.executable, "-m", "{{ cookiecutter.package_name }}.cli"]
 
 
@@ -33,12 +36,14 @@ def free_port() -> int:
         return port
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
+async def eventually(
+    check: Callable[[], Awaitable[bool]], what: str, seconds: float = WAIT_SECONDS
+) -> None:
     """Wait until `check()` is true; fail naming `what` if it never is."""
-    deadline = time.monotonic() + WAIT_SECONDS
+    deadline = time.monotonic() + seconds
     while not await check():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {WAIT_SECONDS} s waiting for {what}")
+            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
         await asyncio.sleep(0.05)
 
 
@@ -107,7 +112,7 @@ class WorkerProcess:
             except httpx.TransportError:
                 return False
 
-        await eventually(live, "the worker's /healthz")
+        await eventually(live, "the worker's /healthz", STARTUP_SECONDS)
 
     async def wait_for_log(self, text: str) -> None:
         async def logged() -> bool:

@@ -21,15 +21,10 @@ from structlog.testing import capture_logs
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
 from {{ cookiecutter.package_name }}.core.redis import create_redis
+from {{ cookiecutter.package_name }}.core.schedule import Schedule, ScheduleError
 from {{ cookiecutter.package_name }}.jobs import JobContext, Queue, cron, task
 from {{ cookiecutter.package_name }}.jobs._worker.schedule import SystemClock, run
-from {{ cookiecutter.package_name }}.jobs.cron import (
-    Cron,
-    Schedule,
-    ScheduleError,
-    check_schedules,
-    started_at_of,
-)
+from {{ cookiecutter.package_name }}.jobs.cron import Cron, check_schedules, started_at_of
 from {{ cookiecutter.package_name }}.jobs.registry import Task
 from {{ cookiecutter.package_name }}.jobs.retry import DEFAULT_BACKOFF
 from {{ cookiecutter.package_name }}.jobs.serializer import deserialize

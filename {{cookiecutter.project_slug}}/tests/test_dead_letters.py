@@ -137,6 +137,7 @@ async def test_purge_yes_deletes_dead_letters(
         assert await history.get(session, job_id) is None
 
 
+@pytest.mark.slow
 def test_console_script_runs_dlq_list(settings: Settings) -> None:
     environment = {
         **os.environ,

@@ -204,6 +204,7 @@ async def cli_digest_run(settings: Settings, *args: str) -> dict[str, object]:
     return result
 
 
+@pytest.mark.slow
 async def test_cli_backfill_sends_a_period_once(
     settings: Settings, sessions: Sessions, period: Period
 ) -> None:
@@ -371,6 +372,7 @@ async def test_late_enqueue_of_a_finished_cron_run_is_refused(
     assert await queue.enqueue(message, job_id=job_id) is None
 
 
+@pytest.mark.slow
 async def test_two_workers_send_adjoining_periods_once(
     settings: Settings, sessions: Sessions, fresh_digest: None
 ) -> None:

@@ -16,7 +16,7 @@ from {{ cookiecutter.package_name }}.jobs.history import utcnow
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
 from tests.metrics_text import exposed_names, sample_value
-from tests.processes import CLI, eventually, free_port, running, service_env
+from tests.processes import CLI, STARTUP_SECONDS, eventually, free_port, running, service_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 READY = metric_name("queue_ready_jobs")
@@ -154,23 +154,26 @@ async def test_scrape_answers_while_redis_is_down(client_without_redis: httpx.As
     )
 
 
+@pytest.mark.slow
 async def test_several_web_processes_report_one_total(settings: Settings, tmp_path: Path) -> None:
     port = free_port()
     env = service_env(
         settings, WEB_PORT=str(port), WEB_WORKERS="2", PROMETHEUS_MULTIPROC_DIR=str(tmp_path)
     )
     sent = 40
-    with running([*CLI, "web"], env=env):
+    with running([*CLI, "web"], env=env) as (web,):
         base = f"http://127.0.0.1:{port}"
 
         async def answering() -> bool:
+            if web.poll() is not None:  # e.g. another suite took the port: say so at once
+                raise AssertionError(f"the web tier exited early with status {web.returncode}")
             try:
                 async with httpx.AsyncClient(base_url=base) as http:
                     return (await http.get("/metrics")).status_code == 200
             except httpx.TransportError:
                 return False
 
-        await eventually(answering, what="the web tier to listen")
+        await eventually(answering, "the web tier to listen", STARTUP_SECONDS)
         # A fresh connection per request, so both worker processes get some of them.
         for _ in range(sent):
             async with httpx.AsyncClient(base_url=base) as http:

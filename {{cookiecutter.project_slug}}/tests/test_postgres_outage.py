@@ -31,6 +31,9 @@ from tests.live_service import (
 from tests.private_servers import private_postgres
 from tests.processes import eventually
 
+# Starts real processes and servers: `pytest -m "not slow"` leaves this module out.
+pytestmark = pytest.mark.slow
+
 OUTAGE_SECONDS = 10
 # Ten requests a second of half-second jobs: about five are mid-run when Postgres stops.
 POST_INTERVAL_SECONDS = 0.1

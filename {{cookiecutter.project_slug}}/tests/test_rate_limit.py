@@ -32,6 +32,9 @@ def quota_settings(settings: Settings, redis: Redis) -> QuotaSettings:
         policy = RateLimitPolicy(
             name="default", quota=quota, window_seconds=WINDOW, fail_open=fail_open
         )
+        # The longest decision budget: on a machine busy with another suite a decision can take
+        # longer than the default 0.25 s, and a fail-open policy would then admit the request.
+        update.setdefault("rate_limit_timeout_seconds", 5)
         return settings.model_copy(update={"rate_limit_default": policy, **update})
 
     return make

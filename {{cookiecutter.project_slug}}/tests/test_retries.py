@@ -130,6 +130,7 @@ async def test_dead_status_wins_over_arqs_failed_result(
     assert (job["status"], await redis.exists(f"arq:result:{job_id}")) == ("dead", 1)
 
 
+@pytest.mark.slow
 async def test_last_attempt_cut_off_by_a_crash_is_dead_lettered_without_running(
     client: httpx.AsyncClient, settings: Settings, sessions: Sessions, queue: Queue
 ) -> None:

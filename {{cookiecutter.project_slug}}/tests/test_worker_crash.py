@@ -28,6 +28,9 @@ from tests.live_service import (
 from tests.processes import eventually
 
 JOB_TIMEOUT_SECONDS: int = Settings.model_fields["job_timeout_seconds"].default
+# Starts real processes and servers: `pytest -m "not slow"` leaves this module out.
+pytestmark = pytest.mark.slow
+
 REDELIVERY_SECONDS = JOB_TIMEOUT_SECONDS + 11
 # Long enough to be mid-run when the worker is killed; the redelivered run takes it again.
 WORK_SECONDS = 5.0

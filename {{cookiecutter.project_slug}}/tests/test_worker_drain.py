@@ -15,6 +15,9 @@ from tests.conftest import make_settings
 from tests.jobs_helpers import record, submit
 from tests.processes import eventually, queues_json, worker_process
 
+# Starts real processes: `pytest -m "not slow"` leaves this module out.
+pytestmark = pytest.mark.slow
+
 
 @dataclass
 class Drained:

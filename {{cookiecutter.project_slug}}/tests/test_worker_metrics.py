@@ -1,6 +1,7 @@
 from collections.abc import Callable
 
 import httpx
+import pytest
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
@@ -90,6 +91,7 @@ async def test_every_poll_refreshes_the_heartbeat(settings: Settings, redis: Red
     assert value("worker_last_poll_timestamp_seconds", queue="default") > before
 
 
+@pytest.mark.slow
 async def test_worker_process_serves_its_metrics_on_its_port(settings: Settings) -> None:
     port = free_port()
     heartbeat = metric_name("worker_last_poll_timestamp_seconds")

@@ -14,7 +14,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -40,6 +41,10 @@ def _web(settings: Settings, _args: argparse.Namespace) -> int:
         log_config=None,  # our structlog set-up owns logging
         proxy_headers=False,  # client addresses are resolved by our own trusted-proxy rule
         timeout_graceful_shutdown=10,
+        # With WEB_WORKERS > 1, uvicorn kills a worker that has not answered its health ping
+        # within this time, and a worker still importing the app cannot answer. Its default of
+        # 5 s restarts workers forever on a busy machine: the app never comes up.
+        timeout_worker_healthcheck=60,
     )
     return 0
 
@@ -48,9 +53,9 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     # The worker is one process serving its own registry; files in the web tier's directory
     # would put worker series on the web's /metrics.
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    from {{ cookiecutter.package_name }}.core.schedule import ScheduleError
     from {{ cookiecutter.package_name }}.jobs import run_worker
     from {{ cookiecutter.package_name }}.jobs._worker import WorkerConfigError
-    from {{ cookiecutter.package_name }}.jobs.cron import ScheduleError
 
     try:
         run_worker(settings, args.queue)
@@ -85,8 +90,27 @@ def _redis_answers(url: str) -> bool:
         return False
 
 
+def _take_terminal() -> Callable[[], None]:
+    """Make this process the terminal's foreground job; return how to give the terminal back.
+
+    Ctrl-C then reaches `dev` alone, not `make` or `uv run` around it, so a clean stop exits 0
+    all the way up instead of make reporting an interrupt. This is what a shell does for a job.
+    """
+    try:
+        terminal = sys.stdin.fileno()
+        previous = os.tcgetpgrp(terminal)
+        if previous != os.getpgrp():
+            return lambda: None  # not in the foreground (or no terminal): leave it alone
+        os.setpgid(0, 0)
+        signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # a background group may take the terminal
+        os.tcsetpgrp(terminal, os.getpgrp())
+    except (OSError, ValueError):
+        return lambda: None
+    return lambda: os.tcsetpgrp(terminal, previous)
+
+
 def _dev(settings: Settings, _args: argparse.Namespace) -> int:
-    """Run web and worker as child processes; stop both when either exits or on Ctrl-C."""
+    """Run web and a worker per queue as children; stop all when one exits, on Ctrl-C or SIGTERM."""
     if not _redis_answers(settings.redis_url):
         parts = urlsplit(settings.redis_url)  # host and port only: the URL may hold a password
         where = f"{parts.hostname}:{parts.port or 6379}"
@@ -96,19 +120,23 @@ def _dev(settings: Settings, _args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    give_back_terminal = _take_terminal()
     command = [sys.executable, "-m", "{{ cookiecutter.package_name }}.cli"]
-    # Our own interpreter and module, with fixed arguments: nothing untrusted reaches the command.
+    # Each child in a process group of its own: Ctrl-C reaches only this process, which then
+    # sends each child one SIGTERM (the worker drains on it). Our own interpreter and module,
+    # with fixed arguments: nothing untrusted reaches the command.
     workers = [[*command, "worker", "--queue", queue] for queue in settings.queues]
-    children = [subprocess.Popen(argv) for argv in [*workers, [*command, "web"]]]  # noqa: S603
+    children = [
+        subprocess.Popen(argv, process_group=0)  # noqa: S603
+        for argv in [*workers, [*command, "web"]]
+    ]
+    drain = max(queue.drain_seconds for queue in settings.queues.values())
     try:
-        while all(child.poll() is None for child in children):
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        drain = max(queue.drain_seconds for queue in settings.queues.values())
-        # A second Ctrl-C (or uv forwarding the first) must not cut the drain short.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        while not stop.is_set() and all(child.poll() is None for child in children):
+            stop.wait(0.2)
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
@@ -118,8 +146,12 @@ def _dev(settings: Settings, _args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
-    codes: list[int] = [abs(child.returncode or 0) for child in children]
-    return max(codes)
+    finally:
+        give_back_terminal()
+    # uvicorn re-raises the SIGTERM it handled, so ending by our SIGTERM is a clean stop too.
+    codes = [child.returncode for child in children]
+    failures = [code for code in codes if code not in (0, -signal.SIGTERM)]
+    return abs(failures[0]) if failures else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# The password that `.env.example` and compose.yaml ship with: fine on a laptop, never in production.
+from {{ cookiecutter.package_name }}.core.schedule import Schedule
+
+# The placeholder password the example settings ship with: fine on a laptop, never in production.
 PLACEHOLDER_PASSWORD = "change-me"  # noqa: S105 - a marker we refuse, not a credential
 
 
@@ -151,9 +153,6 @@ class Settings(BaseSettings):
     @field_validator("digest_schedule")
     @classmethod
     def schedule_parses(cls, value: str) -> str:
-        # Imported here: the jobs package imports this module.
-        from {{ cookiecutter.package_name }}.jobs.cron import Schedule
-
         Schedule.parse(value)
         return value
 

@@ -59,6 +59,9 @@ def outage_of(exc: BaseException) -> Dependency | None:
             return Dependency.DATABASE
         if isinstance(err, sa.DBAPIError) and err.connection_invalidated:
             return Dependency.DATABASE
+        if isinstance(err, pg.InterfaceError) and "connection is closed" in str(err):
+            # asyncpg's word for a connection the server (or a reset) closed before this call.
+            return Dependency.DATABASE
     for err in chain:
         if _is_network_error(err) and _raised_in(err, _DATABASE_MODULES):
             return Dependency.DATABASE

@@ -38,9 +38,9 @@ async def _send(settings: Settings, period: Period | None) -> dict[str, Any]:
     # multi-process directory (see core/exposition.py).
     from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
     from {{ cookiecutter.package_name }}.core.logging import configure_logging
+    from {{ cookiecutter.package_name }}.core.schedule import Schedule
     from {{ cookiecutter.package_name }}.digests import service, tasks
     from {{ cookiecutter.package_name }}.digests.notifiers import build_notifier
-    from {{ cookiecutter.package_name }}.jobs.cron import Schedule
 
     configure_logging(json=settings.json_logs, level=settings.log_level)
     engine = create_engine(settings)

@@ -11,11 +11,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.core.schedule import Schedule
 from {{ cookiecutter.package_name }}.digests import service
 from {{ cookiecutter.package_name }}.digests.notifiers import build_notifier
 from {{ cookiecutter.package_name }}.digests.summary import Digest
 from {{ cookiecutter.package_name }}.jobs import JobContext, cron, task
-from {{ cookiecutter.package_name }}.jobs.cron import Schedule, started_at_of
+from {{ cookiecutter.package_name }}.jobs.cron import started_at_of
 
 
 def digest_schedule(settings: Settings) -> str:

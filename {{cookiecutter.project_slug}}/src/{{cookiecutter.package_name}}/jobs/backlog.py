@@ -26,14 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from {{ cookiecutter.package_name }}.core.metrics import metric_name
 from {{ cookiecutter.package_name }}.core.outages import is_outage
-from {{ cookiecutter.package_name }}.jobs.models import JobRecord
+from {{ cookiecutter.package_name }}.jobs.models import JobRecord, JobStatus
 from {{ cookiecutter.package_name }}.jobs.queue import Queue
 
 log = structlog.get_logger("metrics")
 
 # A scrape must answer within Prometheus' timeout (10 s by default) even when a store hangs.
 QUERY_TIMEOUT_SECONDS = 2.0
-DEAD = "dead"
 
 
 async def collect(queue: Queue, sessions: async_sessionmaker[AsyncSession]) -> list[Metric]:
@@ -90,7 +89,7 @@ async def _queue_families(queue: Queue) -> list[Metric]:
 async def _dead_letters(sessions: async_sessionmaker[AsyncSession]) -> Metric:
     async with asyncio.timeout(QUERY_TIMEOUT_SECONDS), sessions() as session:
         count = await session.scalar(
-            select(func.count()).select_from(JobRecord).where(JobRecord.status == DEAD)
+            select(func.count()).select_from(JobRecord).where(JobRecord.status == JobStatus.DEAD)
         )
     return GaugeMetricFamily(
         metric_name("dead_letter_jobs"), "Jobs in the dead letters.", value=count or 0

@@ -4,25 +4,18 @@
     @task(queue="scheduled", timeout_seconds=120, max_tries=3)
     async def send_digest(ctx: JobContext, *, scheduled_at: str) -> ...
 
-The task receives the fire time (ISO 8601, UTC) it runs for, never "now": a run that starts late,
+Schedules are parsed once, by `core/schedule.py` (croniter). The task receives the fire time (ISO 8601, UTC) it runs for, never "now": a run that starts late,
 or again after a crash, still works on its own time. Every enqueue of one fire time uses the job
 id `cron:<task>:<unix ms>`, so Redis refuses a second one from another worker. The worker of the
 task's queue runs the schedule (`jobs/_worker/schedule.py`); the first start of a cron records
 when its schedule began (`cron_schedules`), and nothing before that is ever caught up.
-
-Schedules are croniter's. croniter and cronsim both give next and previous fire times, names
-(`mon-fri`, `jan`), ranges and steps, and OR the day of the month with the weekday as cron does;
-only croniter also reads the `@daily`-style macros (cronsim 2.8 answers "Wrong number of fields")
-and, with `second_at_beginning`, an optional leading seconds field. croniter is kept by
-pallets-eco; its stubs come from typeshed (`types-croniter`).
 """
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
-from croniter import croniter
 from sqlalchemy import String, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -31,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.db import Base, UTCDateTime
+from {{ cookiecutter.package_name }}.core.schedule import Schedule, ScheduleError
 from {{ cookiecutter.package_name }}.jobs.registry import Task
 
 T = TypeVar("T", bound=Task[Any])
@@ -38,52 +32,8 @@ T = TypeVar("T", bound=Task[Any])
 PREFIX = "cron:"
 # The job id (`cron:<task>:<13-digit ms>`) must fit job_history.job_id (64 characters).
 MAX_TASK_NAME = 64 - len(PREFIX) - 14
-# A date every valid schedule reaches within croniter's search window (50 years).
-_PROBE = datetime(2000, 1, 1, tzinfo=UTC)
 
 _CRONS: dict[str, "Cron"] = {}
-
-
-class ScheduleError(ValueError):
-    """A schedule that does not parse, or never fires: start-up stops on it."""
-
-
-@dataclass(frozen=True, slots=True)
-class Schedule:
-    """A cron expression in UTC: five fields, six with a leading seconds field, or a macro."""
-
-    expression: str
-
-    @classmethod
-    def parse(cls, expression: str) -> "Schedule":
-        text = " ".join(expression.split())
-        if not (text.startswith("@") or len(text.split()) in (5, 6)):
-            raise ScheduleError(
-                f"{expression!r} needs 5 fields (6 with leading seconds) or a macro like @daily"
-            )
-        schedule = cls(text)
-        try:
-            schedule.next_after(_PROBE)  # also refuses a date that never comes (Feb 30)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise ScheduleError(f"{expression!r} is not a cron schedule: {exc}") from None
-        return schedule
-
-    def _iterator(self, moment: datetime) -> "croniter[datetime]":
-        return croniter(
-            self.expression, moment.astimezone(UTC), ret_type=datetime, second_at_beginning=True
-        )
-
-    def next_after(self, moment: datetime) -> datetime:
-        """The first fire time strictly after `moment`."""
-        return self._iterator(moment).get_next(datetime).astimezone(UTC)
-
-    def previous_before(self, moment: datetime) -> datetime:
-        """The last fire time strictly before `moment`."""
-        return self._iterator(moment).get_prev(datetime).astimezone(UTC)
-
-    def latest_at_or_before(self, moment: datetime) -> datetime:
-        """The last fire time at or before `moment`."""
-        return self.previous_before(moment + timedelta(microseconds=1))
 
 
 @dataclass(frozen=True, slots=True)

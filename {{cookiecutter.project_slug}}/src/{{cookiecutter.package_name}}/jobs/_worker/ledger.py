@@ -144,8 +144,9 @@ class Ledger:
         group.append(write)
         if self._committer is None:
             self._committer = asyncio.create_task(self._commit_groups())
-        # Shielded: a job cancelled while it waits must not cancel its group's commit.
-        return await asyncio.shield(write.done)
+        # A job cancelled while it waits cancels only its own future: its row is in the group
+        # already, and the group commits (and settles every other write) as if nothing happened.
+        return await write.done
 
     async def _commit_groups(self) -> None:
         try:
@@ -197,7 +198,7 @@ class Ledger:
         """One transaction: the group's claims, then its outcomes; returns each claimed row."""
         if self._engine.dialect.name == "postgresql":
             rows = ([write.row for write in claims], [write.row for write in outcomes])
-            if self._connection is None:
+            if self._connection is None or self._connection.is_closed():
                 self._connection = await connect_asyncpg(self._settings)
             try:
                 return await _postgres.commit(self._connection, *rows)

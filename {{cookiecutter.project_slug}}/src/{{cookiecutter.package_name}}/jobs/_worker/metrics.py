@@ -34,7 +34,7 @@ RETRIED = Counter(
     "Job attempts that ended and will run again (retry, or cut off by shutdown).",
     ["task"],
 )
-DEAD = Counter(
+DEAD_JOBS = Counter(
     metric_name("jobs_dead_total"),
     "Jobs moved to the dead letters; reason is permanent, exhausted or cut_off.",
     ["task", "reason"],
@@ -78,7 +78,7 @@ def declare_tasks(queue: str, names: Iterable[str]) -> None:
         for counter in (STARTED, COMPLETED, FAILED, RETRIED):
             counter.labels(name)
         for reason in DEAD_REASONS:
-            DEAD.labels(name, reason)
+            DEAD_JOBS.labels(name, reason)
 
 
 def record_poll() -> None:
@@ -88,7 +88,7 @@ def record_poll() -> None:
 
 def record_dead(task: str, reason: str, attempts: int) -> None:
     """Called where a job is written to the dead letters."""
-    DEAD.labels(task, reason).inc()
+    DEAD_JOBS.labels(task, reason).inc()
     ATTEMPTS.labels(task, "dead").observe(attempts)
 
 

@@ -185,6 +185,8 @@ class _Delivery:
     def _unrecorded(self, exc: Exception) -> NoReturn:
         """The history cannot be written: hand the delivery back to arq, using no try."""
         if not is_outage(exc):
+            # A bug, not an outage: arq records the job as failed (its own line is filtered).
+            log.error("job_bookkeeping_failed", exc_info=exc)
             raise exc
         delay = OUTAGE_BACKOFF.delay(self.ctx["job_try"])
         log.warning("job_bookkeeping_unavailable", error=_describe(exc), retry_in=round(delay, 3))

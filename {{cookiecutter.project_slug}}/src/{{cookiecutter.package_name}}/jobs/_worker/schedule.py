@@ -32,7 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.outages import is_outage
-from {{ cookiecutter.package_name }}.jobs.cron import Cron, Schedule, record_start
+from {{ cookiecutter.package_name }}.core.schedule import Schedule
+from {{ cookiecutter.package_name }}.jobs.cron import Cron, record_start
 from {{ cookiecutter.package_name }}.jobs.queue import Queue
 from {{ cookiecutter.package_name }}.jobs.registry import Message
 

@@ -1,0 +1,19 @@
+"""Every setting the service reads is documented in .env.example, and nothing else is."""
+
+import re
+
+from {{ cookiecutter.package_name }}.config import Settings
+from tests.conftest import PROJECT_ROOT
+
+# Passwords of a local Postgres and Redis that the deploy files read from .env; the service does not.
+LOCAL_SERVICE_PASSWORDS = {"POSTGRES_PASSWORD", "REDIS_PASSWORD"}
+
+
+def setting_names() -> set[str]:
+    return {name.upper() for name in Settings.model_fields}
+
+
+def test_env_example_lists_exactly_the_settings() -> None:
+    text = (PROJECT_ROOT / ".env.example").read_text()
+    listed = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", text, re.MULTILINE))
+    assert listed - LOCAL_SERVICE_PASSWORDS == setting_names()

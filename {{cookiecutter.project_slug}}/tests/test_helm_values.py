@@ -1,0 +1,38 @@
+"""Every setting can be set through the Helm chart, and the chart's schema types each one.
+
+A new setting goes into config.py, .env.example, `config:` in deploy/helm/values.yaml and
+deploy/helm/values.schema.json; this fails until all four agree.
+"""
+
+import json
+
+import yaml
+
+from tests.conftest import PROJECT_ROOT
+from tests.test_env_example import setting_names
+
+CHART = PROJECT_ROOT / "deploy" / "helm"
+# Settings the chart sets itself, keeps in its Secret, or that have no place in a cluster.
+# QUEUES is built from workers.queues (one entry per worker Deployment).
+CHART_MANAGED = {"WEB_HOST", "WEB_PORT", "WORKER_HTTP_HOST", "WORKER_HTTP_PORT", "QUEUES"}
+CHART_SECRET = {"DATABASE_URL", "REDIS_URL", "SMTP_PASSWORD", "DIGEST_WEBHOOK_URL"}
+NOT_FOR_CLUSTERS = {
+    "DEBUG",  # production refuses it
+    "PROMETHEUS_MULTIPROC_DIR",  # defaults to a fresh directory under the writable /tmp
+}
+
+
+def chart_config() -> set[str]:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    return set(values["config"])
+
+
+def test_helm_config_covers_every_other_setting() -> None:
+    settings = setting_names()
+    reachable = chart_config() | CHART_MANAGED | CHART_SECRET | NOT_FOR_CLUSTERS
+    assert (settings - reachable, chart_config() - settings) == (set(), set())
+
+
+def test_helm_schema_types_every_config_key() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert chart_config() == set(schema["properties"]["config"]["properties"])
