@@ -128,11 +128,13 @@ def _dev(settings: Settings, _args: argparse.Namespace) -> int:
     # Each child in a process group of its own: Ctrl-C reaches only this process, which then
     # sends each child one SIGTERM (the worker drains on it). Our own interpreter and module,
     # with fixed arguments: nothing untrusted reaches the command.
-    workers = [[*command, "worker", "--queue", queue] for queue in settings.queues]
-    children = [
-        subprocess.Popen(argv, process_group=0)  # noqa: S603
-        for argv in [*workers, [*command, "web"]]
-    ]
+    children = [subprocess.Popen([*command, "web"], process_group=0)]  # noqa: S603
+    for index, queue in enumerate(settings.queues):
+        # One probe port per worker: WORKER_HTTP_PORT for the first queue, the next ones after it.
+        port = settings.worker_http_port + index if settings.worker_http_port else 0
+        env = {**os.environ, "WORKER_HTTP_PORT": str(port)}
+        worker = [*command, "worker", "--queue", queue]
+        children.append(subprocess.Popen(worker, env=env, process_group=0))  # noqa: S603
     drain = max(queue.drain_seconds for queue in settings.queues.values())
     try:
         while not stop.is_set() and all(child.poll() is None for child in children):
