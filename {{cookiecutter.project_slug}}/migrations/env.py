@@ -5,12 +5,13 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from {{ cookiecutter.package_name }} import features
 from {{ cookiecutter.package_name }}.config import Settings, get_settings
 from {{ cookiecutter.package_name }}.core.db import Base, create_engine
-from {{ cookiecutter.package_name }}.digests import models as _digest_models  # noqa: F401
 from {{ cookiecutter.package_name }}.jobs import models as _job_models  # noqa: F401 - registers tables
-from {{ cookiecutter.package_name }}.reports import models as _report_models  # noqa: F401
 
+# Every feature's `models.py` (features.py): a table no module imported is invisible to autogenerate.
+features.parts("models")
 target_metadata = Base.metadata
 
 

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from {{ cookiecutter.package_name }} import features
 from {{ cookiecutter.package_name }}.config import Settings, get_settings
-from {{ cookiecutter.package_name }}.digests import cli as digest_cli
 from {{ cookiecutter.package_name }}.jobs import cli as jobs_cli
 
 
@@ -172,8 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("revision", nargs="?", default="head")
     migrate.add_argument("--config", default="alembic.ini", help="path to alembic.ini")
     migrate.set_defaults(handler=_migrate)
-    digest_cli.register(commands)
     jobs_cli.register(commands)
+    # Each feature's `cli.py` adds its own commands; like this module, it must not load the
+    # metrics library or a `tasks` module at import (see `needs_tasks` below).
+    for module in features.parts("cli"):
+        module.register(commands)
     return parser
 
 
