@@ -40,7 +40,7 @@ from {DEFAULT_PACKAGE}.jobs.cron import registered_crons
 
 
 async def test_invoice_route_has_its_own_policy(client: httpx.AsyncClient) -> None:
-    response = await client.post("/v1/invoices", json={{"customer": "Acme"}})
+    response = await client.post("/v1/invoices", json={{"customer": "Globex"}})
     assert response.headers["ratelimit-policy"] == '"invoices-create";q=10;w=60'
 
 
