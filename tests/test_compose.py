@@ -74,6 +74,7 @@ def test_schema_check_catches_a_misspelt_key(compose: dict[str, Any]) -> None:
 def test_service_set(services: dict[str, dict[str, Any]]) -> None:
     assert sorted(services) == [
         "migrate",
+        "pgbouncer",
         "postgres",
         "prometheus",
         "redis",
@@ -192,9 +193,22 @@ def test_default_passwords_are_the_placeholder_production_refuses(
     ) == (True, True)
 
 
-def test_monitoring_is_an_opt_in_profile(services: dict[str, dict[str, Any]]) -> None:
+def test_monitoring_and_pgbouncer_are_opt_in_profiles(services: dict[str, dict[str, Any]]) -> None:
     profiled = {name: service.get("profiles") for name, service in services.items()}
-    assert {name: p for name, p in profiled.items() if p} == {"prometheus": ["monitoring"]}
+    assert {name: p for name, p in profiled.items() if p} == {
+        "prometheus": ["monitoring"],
+        "pgbouncer": ["pgbouncer"],
+    }
+
+
+def test_pgbouncer_pools_by_transaction_in_front_of_postgres(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    pgbouncer = services["pgbouncer"]
+    assert (pgbouncer["environment"]["POOL_MODE"], list(pgbouncer["depends_on"])) == (
+        "transaction",
+        ["postgres"],
+    )
 
 
 def test_prometheus_loads_the_alert_rules_it_mounts(

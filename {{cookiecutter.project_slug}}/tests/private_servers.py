@@ -1,4 +1,5 @@
-"""A Postgres and a Redis of the test's own, which a fault test may stop and start again.
+"""A Postgres and a Redis of the test's own, which a fault test may stop and start again, and a
+PgBouncer in front of a Postgres.
 
 The shared servers behind the other tests are never stopped. These run on free loopback ports,
 keep their data in a temporary directory, and are stopped by PID whatever the test did.
@@ -8,6 +9,7 @@ import glob
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -16,6 +18,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import redis
+from sqlalchemy.engine import make_url
 
 from tests.processes import WAIT_SECONDS, free_port
 
@@ -196,6 +199,113 @@ def private_redis(data_dir: Path) -> Iterator[PrivateRedis]:
         yield server
     finally:
         server.cleanup()
+
+
+class PrivatePgBouncer:
+    """Debian's pgbouncer in transaction mode, on a free loopback port, in front of `server_url`.
+
+    Every database name is passed through to that server; clients are trusted (the server's own
+    credentials, if any, are in the config). Run as root, it runs as `postgres` (pgbouncer
+    refuses root).
+    """
+
+    def __init__(self, server_url: str, pool_size: int) -> None:
+        binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        if not Path(binary).is_file():
+            raise AssertionError("no pgbouncer on PATH or in /usr/sbin (Debian: pgbouncer)")
+        self._command = [binary]
+        if os.geteuid() == 0:
+            self._command = ["runuser", "-u", "postgres", "--", binary]
+        self._server = make_url(server_url)
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
+        self.log = self.dir / "pgbouncer.log"
+        self.pid_file = self.dir / "pgbouncer.pid"
+        self._pool_size = pool_size
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def url(self, database: str) -> str:
+        """`server_url`'s credentials and `database`, through pgbouncer."""
+        url = self._server.set(host="127.0.0.1", port=self.port, database=database)
+        return url.render_as_string(hide_password=False)
+
+    def start(self) -> None:
+        server = self._server
+        target = f"host={server.host or '127.0.0.1'} port={server.port or 5432}"
+        if server.password:
+            target += f" user={server.username} password={server.password}"
+        user = server.username or "postgres"
+        config = f"""
+[databases]
+* = {target}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {self.port}
+unix_socket_dir =
+pool_mode = transaction
+default_pool_size = {self._pool_size}
+max_client_conn = 200
+auth_type = trust
+auth_file = {self.dir / "users.txt"}
+logfile = {self.log}
+pidfile = {self.pid_file}
+"""
+        (self.dir / "users.txt").write_text(f'"{user}" ""\n')
+        (self.dir / "pgbouncer.ini").write_text(config)
+        if os.geteuid() == 0:
+            for path in (self.dir, *self.dir.iterdir()):
+                shutil.chown(path, user="postgres", group="postgres")
+        self.process = subprocess.Popen(
+            [*self._command, str(self.dir / "pgbouncer.ini")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not self._listening():
+            if self.process.poll() is not None:
+                raise AssertionError(f"pgbouncer exited:\n{self.log_text()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"pgbouncer did not listen on {self.port}")
+            time.sleep(0.02)
+
+    def cleanup(self) -> None:
+        """SIGTERM pgbouncer by its PID (under runuser), then remove its directory."""
+        with suppress(FileNotFoundError, ValueError):
+            pid = int(self.pid_file.read_text().split()[0])
+            if _alive(pid):
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+                _wait_gone(pid)
+        if self.process is not None:
+            if self.process.poll() is None and not self.pid_file.exists():
+                self.process.terminate()  # it never got as far as its pid file
+            try:
+                self.process.wait(timeout=WAIT_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def _listening(self) -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", self.port)) == 0
+
+
+@contextmanager
+def private_pgbouncer(server_url: str, pool_size: int = 4) -> Iterator[PrivatePgBouncer]:
+    bouncer = PrivatePgBouncer(server_url, pool_size)
+    try:
+        bouncer.start()
+        yield bouncer
+    finally:
+        bouncer.cleanup()
 
 
 def _alive(pid: int) -> bool:

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
     database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    # DATABASE_URL points at PgBouncer in transaction mode (or a managed pooler like it): a server
+    # connection serves one client only for a transaction, so no prepared statement may outlive
+    # one. Turns asyncpg's statement caches off and gives each prepared statement a unique name
+    # (core/db.py). Not needed with PgBouncer >= 1.21 and `max_prepared_statements` set.
+    database_pgbouncer: bool = False
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Short timeouts: a request waiting on a dead Redis should fail fast with a 503, not hang.

@@ -1,5 +1,6 @@
 """Async SQLAlchemy engine, session factory and the declarative base."""
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,13 +61,36 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.database_max_overflow,
         pool_pre_ping=True,
         pool_timeout=settings.database_connect_timeout_seconds,
-        connect_args=_asyncpg_arguments(settings),
+        connect_args=_asyncpg_arguments(settings) | _dialect_arguments(settings),
     )
 
 
 def _asyncpg_arguments(settings: Settings) -> dict[str, Any]:
     """What asyncpg's connect takes besides the URL: the engine and raw connections share it."""
-    return {"timeout": settings.database_connect_timeout_seconds}
+    arguments: dict[str, Any] = {"timeout": settings.database_connect_timeout_seconds}
+    if settings.database_pgbouncer:
+        # asyncpg then runs each query as an unnamed statement whose Parse it sends again in
+        # the same message group as Bind/Execute, so the statement never outlives the server
+        # connection PgBouncer lends (tests/test_pgbouncer.py runs the ledger's fetch that way).
+        arguments["statement_cache_size"] = 0
+    return arguments
+
+
+def _dialect_arguments(settings: Settings) -> dict[str, Any]:
+    """SQLAlchemy's asyncpg dialect prepares every statement by name, caches or not."""
+    if not settings.database_pgbouncer:
+        return {}
+    # Both, as SQLAlchemy's docs advise; tests/test_pgbouncer.py shows the pair working through
+    # PgBouncer 1.18. Unique names alone failed there when tried by hand: a cached statement is
+    # looked for on another server connection ("does not exist"). Caches off alone keeps asyncpg's
+    # names (`__asyncpg_stmt_1__`, ...), which count from 1 in every process, so web and worker
+    # can meet on a server connection ("already exists"). Each statement is prepared and run
+    # inside the dialect's transaction, which PgBouncer keeps on one server connection.
+    return {"prepared_statement_cache_size": 0, "prepared_statement_name_func": _statement_name}
+
+
+def _statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4().hex}__"
 
 
 async def connect_asyncpg(settings: Settings) -> asyncpg.Connection:

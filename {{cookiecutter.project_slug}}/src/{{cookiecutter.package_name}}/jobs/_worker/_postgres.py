@@ -4,7 +4,9 @@ Through SQLAlchemy a multi-row upsert cost a compile per group size, a pool chec
 pre-ping, and BEGIN/COMMIT round trips: milliseconds of Python per commit, which capped the worker
 (`make bench`). Here a group is one SQL text whatever its size (`unnest` over array parameters),
 prepared once, run as its own transaction on the ledger's connection (`core.db.connect_asyncpg`,
-with the engine's connect settings).
+with the engine's connect settings). With DATABASE_PGBOUNCER there is no statement cache: each
+commit describes it (one more round trip), then parses it again alongside its execution, so
+nothing outlives the server connection PgBouncer's transaction mode lends.
 """
 
 import json
