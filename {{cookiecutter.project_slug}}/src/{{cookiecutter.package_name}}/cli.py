@@ -19,10 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
-
 from {{ cookiecutter.package_name }} import features
-from {{ cookiecutter.package_name }}.config import Settings, get_settings
+from {{ cookiecutter.package_name }}.config import InvalidSettings, Settings, get_settings
 from {{ cookiecutter.package_name }}.jobs import cli as jobs_cli
 
 
@@ -180,22 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line(exc: ValidationError) -> str:
-    """`DIGEST_SCHEDULE: <problem>; ...`: one line per start-up failure, named as in the env."""
-    problems = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]).upper()
-        message = error["msg"].removeprefix("Value error, ")
-        problems.append(f"{where}: {message}" if where else message)
-    return "; ".join(problems)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = get_settings()
-    except ValidationError as exc:
-        print(f"error: invalid settings: {_one_line(exc)}", file=sys.stderr)
+    except InvalidSettings as exc:
+        print(f"error: invalid settings: {exc}", file=sys.stderr)
         return 2
     if getattr(args, "needs_tasks", False):
         # Registers every feature's tasks; `web` never loads them this early (core/exposition.py).

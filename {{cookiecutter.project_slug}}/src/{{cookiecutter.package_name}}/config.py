@@ -11,10 +11,12 @@ from pydantic import (
     Field,
     IPvAnyNetwork,
     SecretStr,
+    ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as EnvParseError
 
 from {{ cookiecutter.package_name }}.core.schedule import Schedule
 
@@ -106,6 +108,10 @@ class Settings(BaseSettings):
     # take (the proxy or ingress timeout), or a retry could run alongside the first attempt.
     idempotency_in_flight_seconds: int = Field(default=90, ge=1, le=3600)
 
+    # A request body over this many bytes is answered 413 before the rest is read
+    # (core/body_limit.py); it bounds what one request can make a web process hold in memory.
+    max_request_body_bytes: int = Field(default=1_048_576, ge=1)
+
     web_host: str = "0.0.0.0"  # noqa: S104 - containers must listen on every interface
     web_port: int = Field(default=8000, ge=1, le=65535)
     web_workers: int = Field(default=1, ge=1)
@@ -192,6 +198,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def refuse_unsafe_production(self) -> Self:
+        # Each reason names the setting, never its value: a URL holds a password.
         if self.environment is not Environment.PRODUCTION:
             return self
         problems = []
@@ -199,8 +206,9 @@ class Settings(BaseSettings):
             problems.append("DATABASE_URL must point at Postgres, not SQLite")
         if self.debug:
             problems.append("DEBUG must be off")
-        if PLACEHOLDER_PASSWORD in self.database_url or PLACEHOLDER_PASSWORD in self.redis_url:
-            problems.append(f"replace the placeholder password {PLACEHOLDER_PASSWORD!r}")
+        for name, url in (("DATABASE_URL", self.database_url), ("REDIS_URL", self.redis_url)):
+            if PLACEHOLDER_PASSWORD in url:
+                problems.append(f"{name} holds the placeholder password {PLACEHOLDER_PASSWORD!r}")
         if problems:
             raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self
@@ -225,6 +233,35 @@ class Settings(BaseSettings):
         return self.environment is Environment.PRODUCTION
 
 
+class InvalidSettings(Exception):
+    """Settings the service cannot start with, as one line naming the settings, never a value."""
+
+
+def _one_line(exc: ValidationError) -> str:
+    """`DIGEST_SCHEDULE: <problem>; ...`, named as in the environment.
+
+    Only each error's location and message: pydantic's own rendering adds the input, and the
+    input of a model validator is every setting, database password included.
+    """
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(part) for part in error["loc"]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; `InvalidSettings` (one line, no values) when they are wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise InvalidSettings(_one_line(exc)) from None
+    except EnvParseError as exc:
+        # A complex setting (JSON) that does not parse; the message names it, not its value.
+        raise InvalidSettings(str(exc)) from None
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()

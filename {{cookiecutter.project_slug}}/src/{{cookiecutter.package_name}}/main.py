@@ -1,5 +1,6 @@
 """The app factory: `uvicorn --factory {{ cookiecutter.package_name }}.main:create_app`."""
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypedDict
@@ -8,7 +9,8 @@ import structlog
 from fastapi import FastAPI
 
 from {{ cookiecutter.package_name }}.api import api_router
-from {{ cookiecutter.package_name }}.config import Settings, get_settings
+from {{ cookiecutter.package_name }}.config import InvalidSettings, Settings, get_settings
+from {{ cookiecutter.package_name }}.core.body_limit import BodyLimitMiddleware
 from {{ cookiecutter.package_name }}.core.errors import install_error_handlers
 from {{ cookiecutter.package_name }}.core.idempotency import (
     IdempotencyMiddleware,
@@ -30,8 +32,21 @@ class State(TypedDict):
     resources: Resources
 
 
+def _settings_or_exit() -> Settings:
+    """The environment's settings; wrong ones stop the process with one line, as the CLI does.
+
+    Raised from here, uvicorn would print a traceback ending in the same line: one line is
+    what a log collector and a reader of `kubectl logs` need.
+    """
+    try:
+        return get_settings()
+    except InvalidSettings as exc:
+        print(f"error: invalid settings: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+    settings = settings or _settings_or_exit()
     configure_logging(json=settings.json_logs, level=settings.log_level)
 
     @asynccontextmanager
@@ -53,9 +68,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_exception_handler(IdempotentReplay, replay_stored_response)
-    # Added innermost first. A response is stored for replay before the request id and the
-    # rate-limit headers are added, so a replay carries fresh ones; the rate-limit headers go on
-    # last, so that even the 500 answered for an unhandled error carries them.
+    # Added innermost first. The body limit sits next to the routes, so its 413 is rendered by the
+    # error handlers and counted under its route. A response is stored for replay before the request id
+    # and the rate-limit headers are added, so a replay carries fresh ones; the rate-limit headers
+    # go on last, so that even the 500 answered for an unhandled error carries them.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)

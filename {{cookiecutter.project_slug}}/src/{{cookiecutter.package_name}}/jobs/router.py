@@ -1,5 +1,7 @@
 """`GET /v1/jobs/{job_id}`: the status of any job, whichever feature enqueued it."""
 
+import re
+
 from fastapi import APIRouter
 
 from {{ cookiecutter.package_name }}.core.dependencies import QueueDep, SessionDep
@@ -8,10 +10,18 @@ from {{ cookiecutter.package_name }}.jobs.status import JobView, get_status
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
+# The ids jobs get: 32 hex digits (`new_job_id`, or derived from an Idempotency-Key) or
+# `cron:<task>:<ms>` (jobs/cron.py), at most 64 characters (job_history.job_id).
+_JOB_ID = re.compile(r"[0-9a-f]{32}|cron:[\w.-]+:[0-9]{1,16}")
+_MAX_JOB_ID = 64
+
 
 @router.get("/{job_id}", response_model=JobView, name="get_job")
 async def get_job(job_id: str, session: SessionDep, queue: QueueDep) -> JobView:
-    view = await get_status(session, queue, job_id)
+    # An id no job can have is unknown without asking the database, which could not even
+    # store some of them (NUL).
+    well_formed = len(job_id) <= _MAX_JOB_ID and _JOB_ID.fullmatch(job_id)
+    view = await get_status(session, queue, job_id) if well_formed else None
     if view is None:
         raise NotFound(f"No job with id {job_id!r}.")
     return view

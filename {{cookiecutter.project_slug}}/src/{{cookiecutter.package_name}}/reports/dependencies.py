@@ -1,3 +1,4 @@
+import re
 from typing import Annotated
 
 from fastapi import Depends
@@ -7,9 +8,13 @@ from {{ cookiecutter.package_name }}.core.errors import NotFound
 from {{ cookiecutter.package_name }}.reports import service
 from {{ cookiecutter.package_name }}.reports.models import Report
 
+# Report ids are uuid4 hex (reports/service.py).
+_REPORT_ID = re.compile(r"[0-9a-f]{32}")
+
 
 async def valid_report_id(report_id: str, session: SessionDep) -> Report:
-    report = await service.get(session, report_id)
+    # An id no report can have is unknown without asking the database (which cannot store NUL).
+    report = await service.get(session, report_id) if _REPORT_ID.fullmatch(report_id) else None
     if report is None:
         raise NotFound(f"No report with id {report_id!r}.")
     return report

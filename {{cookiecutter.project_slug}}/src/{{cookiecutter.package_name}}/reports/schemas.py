@@ -2,6 +2,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from {{ cookiecutter.package_name }}.core.text import StorableText
+
 # Bounded so an example request cannot park a worker slot for long.
 MAX_WORK_SECONDS = 15.0
 
@@ -9,7 +11,7 @@ MAX_WORK_SECONDS = 15.0
 class ReportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=200)
+    title: StorableText = Field(min_length=1, max_length=200)
     work_seconds: float = Field(
         default=0.05, ge=0, le=MAX_WORK_SECONDS, description="Simulated work time."
     )
