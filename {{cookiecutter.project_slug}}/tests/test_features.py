@@ -26,8 +26,9 @@ def web_tier_modules() -> set[str]:
 
 
 def test_web_tier_imports_no_worker_only_module() -> None:
-    worker_only = {"{{ cookiecutter.package_name }}.tasks", "{{ cookiecutter.package_name }}.jobs._worker"}
-    worker_only |= {f"{{ cookiecutter.package_name }}.{feature}.metrics" for feature in features.FEATURES}
+    package = "{{ cookiecutter.package_name }}"
+    worker_only = {f"{package}.tasks", f"{package}.jobs._worker"}
+    worker_only |= {f"{package}.{feature}.metrics" for feature in features.FEATURES}
     assert web_tier_modules() & worker_only == set()
 
 
