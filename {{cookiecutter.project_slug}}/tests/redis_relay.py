@@ -2,8 +2,9 @@
 
 The Redis behind the tests may be shared with other runs (or be a container), so it is never
 stopped. The app under test talks to the relay instead, which can go down (connections reset,
-new ones refused: what a stopped Redis looks like), hang (connections accepted, never answered)
-and come back up.
+new ones refused: what a stopped Redis looks like), hang (connections accepted, never answered),
+stall (open connections stop carrying bytes, with no reset: a dropped network path) and come back
+up. It relays any TCP protocol, so a test may put it in front of Postgres as well.
 """
 
 import asyncio
@@ -19,6 +20,9 @@ class RedisRelay:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._hanging = False
+        # Cleared while stalled: the pipes hold what they read until it is set again.
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self.port = 0
 
     @property
@@ -48,6 +52,13 @@ class RedisRelay:
         await self.up()
         self._hanging = True
 
+    def stall(self) -> None:
+        """Keep every connection open but carry nothing, until `resume()`."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
         try:
@@ -59,8 +70,8 @@ class RedisRelay:
             self._writers.add(upstream_writer)
             try:
                 await asyncio.gather(
-                    _pipe(reader, upstream_writer),
-                    _pipe(upstream_reader, writer),
+                    _pipe(reader, upstream_writer, self._flowing),
+                    _pipe(upstream_reader, writer, self._flowing),
                     return_exceptions=True,
                 )
             finally:
@@ -70,9 +81,12 @@ class RedisRelay:
             writer.close()
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, flowing: asyncio.Event
+) -> None:
     try:
         while data := await reader.read(65536):
+            await flowing.wait()
             writer.write(data)
             await writer.drain()
     finally:

@@ -93,11 +93,19 @@ def _statement_name() -> str:
     return f"__asyncpg_{uuid.uuid4().hex}__"
 
 
-async def connect_asyncpg(settings: Settings) -> asyncpg.Connection:
-    """A plain asyncpg connection to `DATABASE_URL`, for the few hot paths that skip SQLAlchemy."""
+async def connect_asyncpg(
+    settings: Settings, *, command_timeout: float | None = None
+) -> asyncpg.Connection:
+    """A plain asyncpg connection to `DATABASE_URL`, for the few hot paths that skip SQLAlchemy.
+
+    `command_timeout` bounds every statement: past it asyncpg raises `TimeoutError`, which
+    `core.outages` counts as the database being down.
+    """
     url = make_url(settings.database_url).set(drivername="postgresql")
     return await asyncpg.connect(
-        url.render_as_string(hide_password=False), **_asyncpg_arguments(settings)
+        url.render_as_string(hide_password=False),
+        command_timeout=command_timeout,
+        **_asyncpg_arguments(settings),
     )
 
 

@@ -31,6 +31,9 @@ from {{ cookiecutter.package_name }}.jobs._worker import _postgres
 from {{ cookiecutter.package_name }}.jobs._worker._postgres import ClaimedRow as _ClaimedRow
 from {{ cookiecutter.package_name }}.jobs.models import FINAL_STATUSES, JobRecord, JobStatus
 
+# A group statement takes milliseconds; one that takes this long is on a connection that stalled
+# (a dropped network path sends no reset). It fails as an outage and the next group reconnects.
+STATEMENT_TIMEOUT_SECONDS = 10.0
 # The Table itself: `JobRecord.__table__` is typed as any FROM clause, which inserts do not take.
 # The portable statements below serve SQLite in development; Postgres has `_postgres.py`.
 _TABLE = JobRecord.metadata.tables[JobRecord.__tablename__]
@@ -199,7 +202,9 @@ class Ledger:
         if self._engine.dialect.name == "postgresql":
             rows = ([write.row for write in claims], [write.row for write in outcomes])
             if self._connection is None or self._connection.is_closed():
-                self._connection = await connect_asyncpg(self._settings)
+                self._connection = await connect_asyncpg(
+                    self._settings, command_timeout=STATEMENT_TIMEOUT_SECONDS
+                )
             try:
                 return await _postgres.commit(self._connection, *rows)
             except Exception as exc:

@@ -14,7 +14,8 @@ the task again (keep effects idempotent with `run_once`, as the shipped tasks do
 
 import asyncio
 import time
-from typing import Any, NoReturn
+from collections.abc import Awaitable
+from typing import Any, NoReturn, TypeVar
 
 import structlog
 from arq.worker import Function, Retry, func
@@ -30,6 +31,7 @@ from {{ cookiecutter.package_name }}.jobs.registry import Task
 from {{ cookiecutter.package_name }}.jobs.retry import Backoff, is_transient
 
 log = structlog.get_logger("jobs")
+T = TypeVar("T")
 
 # arq's own timeout is only a backstop: ours fires first so the failure is recorded in history.
 # The margin covers that write; it adds to the redelivery delay after a crash, so it is short.
@@ -88,7 +90,7 @@ class _Delivery:
 
     async def run(self, kwargs: dict[str, Any]) -> Any:
         try:
-            claim = await self.ledger.claim(self.job, max_tries=self.task.max_tries)
+            claim = await self._in_time(self.ledger.claim(self.job, max_tries=self.task.max_tries))
         except Exception as exc:
             self._unrecorded(exc)
         with structlog.contextvars.bound_contextvars(attempt=claim.attempt):
@@ -161,36 +163,53 @@ class _Delivery:
     ) -> None:
         """Write the outcome, retrying through an outage until arq's timeout draws near."""
         for failures in range(1, 1_000_000):
+            write = self.ledger.record(
+                self.job, status, attempt=attempt, result=result, error=error
+            )
             try:
-                await self.ledger.record(
-                    self.job, status, attempt=attempt, result=result, error=error
-                )
+                await self._in_time(write)
                 return
             except Exception as exc:
                 pause = OUTAGE_BACKOFF.delay(failures)
-                if not is_outage(exc) or time.monotonic() + pause > self.deadline:
+                if not _retryable(exc) or time.monotonic() + pause > self.deadline:
                     self._unrecorded(exc)
                 if failures == 1:
                     log.warning("job_outcome_waiting_for_database", error=_describe(exc))
                 await asyncio.sleep(pause)
 
+    async def _in_time(self, write: Awaitable[T]) -> T:
+        """Wait for a history write, but never past arq's own timeout, which would fail the job."""
+        try:
+            async with asyncio.timeout(self.deadline - time.monotonic()):
+                return await write
+        except TimeoutError as exc:
+            raise _HistoryStalled("the job history did not answer in time") from exc
+
     async def _best_effort(self, status: JobStatus, attempt: int, error: str) -> None:
         try:
-            await self.ledger.record(self.job, status, attempt=attempt, error=error)
+            await self._in_time(self.ledger.record(self.job, status, attempt=attempt, error=error))
         except Exception as exc:
-            if not is_outage(exc):
+            if not _retryable(exc):
                 raise
             log.warning("job_outcome_not_recorded", status=status, error=_describe(exc))
 
     def _unrecorded(self, exc: Exception) -> NoReturn:
         """The history cannot be written: hand the delivery back to arq, using no try."""
-        if not is_outage(exc):
+        if not _retryable(exc):
             # A bug, not an outage: arq records the job as failed (its own line is filtered).
             log.error("job_bookkeeping_failed", exc_info=exc)
             raise exc
         delay = OUTAGE_BACKOFF.delay(self.ctx["job_try"])
         log.warning("job_bookkeeping_unavailable", error=_describe(exc), retry_in=round(delay, 3))
         raise Retry(defer=delay) from exc
+
+
+class _HistoryStalled(Exception):
+    """A history write outlived the job's time with arq: the database is down in all but name."""
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, _HistoryStalled) or is_outage(exc)
 
 
 def _describe(exc: BaseException) -> str:
