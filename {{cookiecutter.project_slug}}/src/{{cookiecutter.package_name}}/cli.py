@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from {{ cookiecutter.package_name }} import features
 from {{ cookiecutter.package_name }}.config import InvalidSettings, Settings, get_settings
 from {{ cookiecutter.package_name }}.jobs import cli as jobs_cli
+from {{ cookiecutter.package_name }}.jobs.registry import DEFAULT_QUEUE
 
 
 def _web(settings: Settings, _args: argparse.Namespace) -> int:
@@ -163,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("web", help="serve the HTTP API").set_defaults(handler=_web)
     worker = commands.add_parser("worker", help="run one queue's job worker")
-    worker.add_argument("--queue", default="default", help="a queue named in QUEUES")
+    worker.add_argument("--queue", default=DEFAULT_QUEUE, help="a queue named in QUEUES")
     worker.set_defaults(handler=_worker, needs_tasks=True)
     commands.add_parser("dev", help="run web and a worker per queue").set_defaults(handler=_dev)
     migrate = commands.add_parser("migrate", help="apply database migrations")

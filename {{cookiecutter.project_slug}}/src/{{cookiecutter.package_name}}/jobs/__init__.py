@@ -21,7 +21,7 @@ from {{ cookiecutter.package_name }}.jobs.context import JobContext
 from {{ cookiecutter.package_name }}.jobs.cron import cron
 from {{ cookiecutter.package_name }}.jobs.models import JobRecord, JobStatus
 from {{ cookiecutter.package_name }}.jobs.queue import Queue, new_job_id
-from {{ cookiecutter.package_name }}.jobs.registry import Message, Task, task
+from {{ cookiecutter.package_name }}.jobs.registry import DEFAULT_QUEUE, Message, Task, task
 from {{ cookiecutter.package_name }}.jobs.retry import Backoff
 from {{ cookiecutter.package_name }}.jobs.run_once import run_once
 from {{ cookiecutter.package_name }}.jobs.status import JobView, get_status
@@ -39,7 +39,7 @@ def run_worker(settings: "Settings", queue: str) -> None:
     _worker.run_worker(settings, queue)
 
 
-async def run_burst(settings: "Settings", queue: str = "default") -> None:
+async def run_burst(settings: "Settings", queue: str = DEFAULT_QUEUE) -> None:
     """Run every due job of `queue`, then return (tests and one-off drains)."""
     from {{ cookiecutter.package_name }}.jobs import _worker
 

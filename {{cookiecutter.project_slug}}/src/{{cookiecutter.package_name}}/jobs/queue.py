@@ -64,7 +64,6 @@ class Queue:
 
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self.redis = redis
-        self.settings = settings
         # Short name -> Redis key, for every queue a worker may serve.
         self.keys = {name: settings.queue_key(name) for name in settings.queues}
         self._enqueue = redis.register_script(_ENQUEUE)

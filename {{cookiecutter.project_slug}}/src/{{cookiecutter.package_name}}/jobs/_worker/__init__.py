@@ -31,7 +31,7 @@ from {{ cookiecutter.package_name }}.jobs._worker.probes import start_probe_serv
 from {{ cookiecutter.package_name }}.jobs._worker.runner import as_arq_function, timeout_for
 from {{ cookiecutter.package_name }}.jobs.cron import Cron, check_schedules, registered_crons
 from {{ cookiecutter.package_name }}.jobs.queue import Queue
-from {{ cookiecutter.package_name }}.jobs.registry import Task, registered_tasks
+from {{ cookiecutter.package_name }}.jobs.registry import DEFAULT_QUEUE, Task, registered_tasks
 from {{ cookiecutter.package_name }}.jobs.serializer import deserialize, serialize
 
 log = structlog.get_logger("worker")
@@ -61,7 +61,7 @@ def run_worker(settings: Settings, queue: str) -> None:
     asyncio.run(serve(settings, queue, registered_tasks(queue), _crons_of(queue)))
 
 
-async def run_burst(settings: Settings, queue: str = "default") -> None:
+async def run_burst(settings: Settings, queue: str = DEFAULT_QUEUE) -> None:
     """Run every job of `queue` that is due, then return (tests and one-off drains)."""
     structlog.contextvars.clear_contextvars()
     worker = build_worker(

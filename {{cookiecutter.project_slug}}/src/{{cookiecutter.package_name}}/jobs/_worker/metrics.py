@@ -18,6 +18,7 @@ from arq.worker import Retry, RetryJob
 from prometheus_client import Counter, Gauge, Histogram
 
 from {{ cookiecutter.package_name }}.core.metrics import metric_name
+from {{ cookiecutter.package_name }}.jobs.registry import DEFAULT_QUEUE
 
 # From 5 ms to 10 min: tasks range from quick writes to long reports.
 DURATION_BUCKETS = (0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
@@ -65,7 +66,7 @@ LAST_POLL = Gauge(
     ["queue"],
 )
 # This process's series: a worker serves one queue (set by `declare_tasks`).
-_last_poll = LAST_POLL.labels("default")
+_last_poll = LAST_POLL.labels(DEFAULT_QUEUE)
 
 _OUTCOME_COUNTERS = {"completed": COMPLETED, "failed": FAILED, "retried": RETRIED}
 
