@@ -167,6 +167,19 @@ class Trickle:
         )
 
 
+def unexpected_answers(answers: list[Answer]) -> list[tuple[str, int, str, str]]:
+    """Answers that are neither an accepted job (202) nor a 503 problem: what an outage must not give."""
+    return [
+        (a.phase, a.status, a.content_type, a.detail[:200])
+        for a in answers
+        if not (a.status == 202 or (a.status == 503 and a.content_type == PROBLEM_JSON))
+    ]
+
+
+def not_complete(statuses: dict[str, str]) -> dict[str, str]:
+    return {job_id: status for job_id, status in statuses.items() if status != "complete"}
+
+
 async def job_status(http: httpx.AsyncClient, job_id: str) -> str:
     """`status` from `GET /v1/jobs/{id}`, or `http <code>` when it does not answer 200."""
     try:

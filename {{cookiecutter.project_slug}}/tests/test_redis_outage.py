@@ -19,13 +19,14 @@ from tests.conftest import make_settings
 from tests.jobs_helpers import record, reports_per_job
 from tests.live_service import (
     FINAL_STATUSES,
-    PROBLEM_JSON,
     Answer,
     Service,
     Trickle,
     job_status,
+    not_complete,
     product_env,
     statuses_by,
+    unexpected_answers,
     web,
     worker,
 )
@@ -155,12 +156,7 @@ def test_jobs_were_accepted_and_running_when_redis_stopped(outage: Outage) -> No
 
 
 def test_web_answers_202_or_a_503_problem_never_a_500(outage: Outage) -> None:
-    wrong = [
-        (a.phase, a.status, a.content_type, a.detail[:200])
-        for a in outage.answers
-        if not (a.status == 202 or (a.status == 503 and a.content_type == PROBLEM_JSON))
-    ]
-    assert wrong == []
+    assert unexpected_answers(outage.answers) == []
 
 
 def test_worker_stays_live_but_not_ready_while_redis_is_down(outage: Outage) -> None:
@@ -172,13 +168,13 @@ def test_worker_is_ready_again_after_the_outage(outage: Outage) -> None:
 
 
 def test_every_accepted_job_ends_complete(outage: Outage) -> None:
-    not_complete = {j: s for j, s in outage.statuses.items() if s != "complete"}
-    assert not_complete == {}, f"{len(not_complete)} of {len(outage.job_ids)} jobs"
+    unfinished = not_complete(outage.statuses)
+    assert unfinished == {}, f"{len(unfinished)} of {len(outage.job_ids)} jobs"
 
 
 def test_every_accepted_job_is_complete_in_the_history(outage: Outage) -> None:
-    not_complete = {j: s for j, s in outage.history.items() if s != "complete"}
-    assert not_complete == {}, f"{len(not_complete)} of {len(outage.job_ids)} jobs"
+    unfinished = not_complete(outage.history)
+    assert unfinished == {}, f"{len(unfinished)} of {len(outage.job_ids)} jobs"
 
 
 def test_status_reads_complete_within_5_s_of_recovery_when_history_says_so(
