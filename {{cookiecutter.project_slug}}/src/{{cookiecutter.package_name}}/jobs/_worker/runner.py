@@ -65,7 +65,7 @@ def as_arq_function(task: Task[Any], settings: Settings, ledger: Ledger) -> Func
             job_id=job.job_id, task=task.name, request_id=request_id
         ):
             delivery = _Delivery(task, job, ledger, timeout, deadline, ctx)
-            return await delivery.run(kwargs)
+            return await delivery.run()
 
     return func(
         job_metrics.instrumented(task.name, run),
@@ -88,7 +88,7 @@ class _Delivery:
         self.task, self.job, self.ledger = task, job, ledger
         self.timeout, self.deadline, self.ctx = timeout, deadline, ctx
 
-    async def run(self, kwargs: dict[str, Any]) -> Any:
+    async def run(self) -> Any:
         try:
             claim = await self._in_time(self.ledger.claim(self.job, max_tries=self.task.max_tries))
         except Exception as exc:
@@ -105,9 +105,9 @@ class _Delivery:
                 job_metrics.record_dead(self.task.name, "cut_off", claim.attempt)
                 log.error("job_dead", reason="cut_off", error=error)
                 raise DeadLetter(error)
-            return await self._attempt(claim.attempt, kwargs)
+            return await self._attempt(claim.attempt)
 
-    async def _attempt(self, attempt: int, kwargs: dict[str, Any]) -> Any:
+    async def _attempt(self, attempt: int) -> Any:
         task, ctx = self.task, self.ctx
         context = JobContext(
             job_id=self.job.job_id,
@@ -125,7 +125,7 @@ class _Delivery:
         limit = asyncio.timeout(budget)
         try:
             async with limit:
-                result = await task.function(context, **kwargs)
+                result = await task.function(context, **self.job.kwargs)
         except asyncio.CancelledError:
             # The worker is shutting down past its drain time: arq runs the job again later.
             await asyncio.shield(self._best_effort(JobStatus.QUEUED, attempt, "interrupted"))
