@@ -49,6 +49,8 @@ def run_suite(project: Project, *selection: str) -> str:
 def test_project_lints_clean(project: Project) -> None:
     project.run("uv", "run", "--locked", "ruff", "check", ".")
     project.run("uv", "run", "--locked", "ruff", "format", "--check", ".")
+    # The layering contract in pyproject.toml: core imports neither jobs nor web, jobs not web.
+    project.run("uv", "run", "--locked", "lint-imports")
 
 
 def test_project_passes_mypy_strict(project: Project) -> None:

@@ -44,12 +44,12 @@ from sqlalchemy.engine import make_url
 
 from {{ cookiecutter.package_name }}.api import rate_limited
 from {{ cookiecutter.package_name }}.config import Environment, RateLimitPolicy, Settings
-from {{ cookiecutter.package_name }}.core.idempotency import IdempotentRequest
-from {{ cookiecutter.package_name }}.core.idempotency_store import Claim, StoredResponse
-from {{ cookiecutter.package_name }}.core.resources import Resources
 from {{ cookiecutter.package_name }}.jobs.schemas import JobAccepted
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.reports import router as report_routes
+from {{ cookiecutter.package_name }}.web.idempotency import IdempotentRequest
+from {{ cookiecutter.package_name }}.web.idempotency_store import Claim, StoredResponse
+from {{ cookiecutter.package_name }}.web.resources import Resources
 
 from bench.services import private_redis
 

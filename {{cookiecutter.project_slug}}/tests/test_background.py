@@ -21,13 +21,13 @@ from structlog.testing import capture_logs
 from structlog.types import EventDict, Processor, WrappedLogger
 
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core import background
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
-from {{ cookiecutter.package_name }}.core.dependencies import SpawnerDep
 from {{ cookiecutter.package_name }}.core.metrics import metric_name
 from {{ cookiecutter.package_name }}.jobs import new_job_id
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.reports import service, views
+from {{ cookiecutter.package_name }}.web import background
+from {{ cookiecutter.package_name }}.web.dependencies import SpawnerDep
 
 # Nothing listens on port 1: connections are refused at once, as with a stopped Redis.
 DEAD_REDIS = "redis://127.0.0.1:1/0"

@@ -11,13 +11,13 @@ from sqlalchemy import text
 from {{ cookiecutter.package_name }}.config import RateLimitPolicy, Settings
 from {{ cookiecutter.package_name }}.core.db import create_engine
 from {{ cookiecutter.package_name }}.core.errors import ServiceUnavailable
-from {{ cookiecutter.package_name }}.core.idempotency import (
+from {{ cookiecutter.package_name }}.jobs import run_burst
+from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.web.idempotency import (
     IdempotencyKeyDep,
     OptionalIdempotencyKeyDep,
 )
-from {{ cookiecutter.package_name }}.core.principal import get_principal
-from {{ cookiecutter.package_name }}.jobs import run_burst
-from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.web.principal import get_principal
 from tests.conftest import serve
 
 

@@ -6,12 +6,12 @@ from fastapi import Header
 from redis.asyncio import Redis
 
 from {{ cookiecutter.package_name }}.config import RateLimitPolicy, Settings
-from {{ cookiecutter.package_name }}.core.principal import (
+from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.web.principal import (
     client_address,
     get_principal,
     principal_for,
 )
-from {{ cookiecutter.package_name }}.main import create_app
 from tests.conftest import serve
 
 PROXIES = [ip_network("10.0.0.0/8"), ip_network("fd00::/8")]

@@ -10,8 +10,8 @@ from redis.asyncio import Redis
 
 from {{ cookiecutter.package_name }}.config import RateLimitPolicy, Settings
 from {{ cookiecutter.package_name }}.core.metrics import metric_name
-from {{ cookiecutter.package_name }}.core.rate_limit import QUOTA_EXCEEDED, rate_limit
 from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.web.rate_limit import QUOTA_EXCEEDED, rate_limit
 from tests.conftest import serve
 from tests.redis_relay import RedisRelay
 

@@ -3,9 +3,8 @@
 from fastapi import APIRouter, Depends
 
 from {{ cookiecutter.package_name }} import features
-from {{ cookiecutter.package_name }}.core import health, metrics_router
-from {{ cookiecutter.package_name }}.core.rate_limit import rate_limit
-from {{ cookiecutter.package_name }}.jobs import router as jobs_router
+from {{ cookiecutter.package_name }}.web import health, job_status, metrics_router
+from {{ cookiecutter.package_name }}.web.rate_limit import rate_limit
 
 # Probes and metrics stay unlimited: an orchestrator must never be throttled.
 rate_limited = [Depends(rate_limit)]
@@ -13,7 +12,7 @@ rate_limited = [Depends(rate_limit)]
 api_router = APIRouter()
 api_router.include_router(health.router)
 api_router.include_router(metrics_router.router)
-api_router.include_router(jobs_router.router, dependencies=rate_limited)
+api_router.include_router(job_status.router, dependencies=rate_limited)
 for module in features.parts("router"):
     if not isinstance(module.router, APIRouter):
         raise TypeError(f"{module.__name__}.router must be an APIRouter")

@@ -10,20 +10,20 @@ from fastapi import FastAPI
 
 from {{ cookiecutter.package_name }}.api import api_router
 from {{ cookiecutter.package_name }}.config import InvalidSettings, Settings, get_settings
-from {{ cookiecutter.package_name }}.core.body_limit import BodyLimitMiddleware
-from {{ cookiecutter.package_name }}.core.errors import install_error_handlers
-from {{ cookiecutter.package_name }}.core.idempotency import (
+from {{ cookiecutter.package_name }}.core.logging import configure_logging
+from {{ cookiecutter.package_name }}.web.body_limit import BodyLimitMiddleware
+from {{ cookiecutter.package_name }}.web.idempotency import (
     IdempotencyMiddleware,
     IdempotentReplay,
     replay_stored_response,
 )
-from {{ cookiecutter.package_name }}.core.logging import configure_logging
-from {{ cookiecutter.package_name }}.core.rate_limit import (
+from {{ cookiecutter.package_name }}.web.problems import install_error_handlers
+from {{ cookiecutter.package_name }}.web.rate_limit import (
     RateLimitHeadersMiddleware,
     check_route_policies,
 )
-from {{ cookiecutter.package_name }}.core.request_context import RequestContextMiddleware
-from {{ cookiecutter.package_name }}.core.resources import Resources
+from {{ cookiecutter.package_name }}.web.request_context import RequestContextMiddleware
+from {{ cookiecutter.package_name }}.web.resources import Resources
 
 log = structlog.get_logger(__name__)
 

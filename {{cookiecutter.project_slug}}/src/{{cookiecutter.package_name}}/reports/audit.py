@@ -3,8 +3,8 @@
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from {{ cookiecutter.package_name }}.core.background import after_response
 from {{ cookiecutter.package_name }}.jobs import history
+from {{ cookiecutter.package_name }}.web.background import after_response
 
 log = structlog.get_logger("audit")
 

@@ -3,10 +3,10 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from {{ cookiecutter.package_name }}.core.dependencies import SessionDep
 from {{ cookiecutter.package_name }}.core.errors import NotFound
 from {{ cookiecutter.package_name }}.reports import service
 from {{ cookiecutter.package_name }}.reports.models import Report
+from {{ cookiecutter.package_name }}.web.dependencies import SessionDep
 
 # Report ids are uuid4 hex (reports/service.py).
 _REPORT_ID = re.compile(r"[0-9a-f]{32}")

@@ -1,7 +1,12 @@
 from fastapi import APIRouter, BackgroundTasks, Request, Response, status
 
 from {{ cookiecutter.package_name }} import jobs
-from {{ cookiecutter.package_name }}.core.dependencies import (
+from {{ cookiecutter.package_name }}.jobs.schemas import JobAccepted
+from {{ cookiecutter.package_name }}.reports import audit, views
+from {{ cookiecutter.package_name }}.reports.dependencies import ReportDep
+from {{ cookiecutter.package_name }}.reports.schemas import ReportOut, ReportRequest
+from {{ cookiecutter.package_name }}.reports.tasks import generate_report
+from {{ cookiecutter.package_name }}.web.dependencies import (
     QueueDep,
     RedisDep,
     RequestIdDep,
@@ -9,12 +14,7 @@ from {{ cookiecutter.package_name }}.core.dependencies import (
     SessionDep,
     SpawnerDep,
 )
-from {{ cookiecutter.package_name }}.core.idempotency import IdempotencyKeyDep
-from {{ cookiecutter.package_name }}.jobs.schemas import JobAccepted
-from {{ cookiecutter.package_name }}.reports import audit, views
-from {{ cookiecutter.package_name }}.reports.dependencies import ReportDep
-from {{ cookiecutter.package_name }}.reports.schemas import ReportOut, ReportRequest
-from {{ cookiecutter.package_name }}.reports.tasks import generate_report
+from {{ cookiecutter.package_name }}.web.idempotency import IdempotencyKeyDep
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 

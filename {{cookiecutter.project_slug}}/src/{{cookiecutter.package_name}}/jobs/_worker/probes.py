@@ -14,7 +14,6 @@ import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from redis.asyncio import Redis
 
-from {{ cookiecutter.package_name }}.core.errors import problem
 from {{ cookiecutter.package_name }}.jobs._worker.heartbeat import Heartbeat
 
 log = structlog.get_logger("worker.http")
@@ -25,6 +24,8 @@ CHECK_TIMEOUT_SECONDS = 0.8
 READ_TIMEOUT_SECONDS = 5.0
 MAX_HEADER_LINES = 100
 JSON = "application/json"
+# The same RFC 9457 body the web tier sends (`web/problems.py`), written out: the worker has no web stack.
+PROBLEM_JSON = "application/problem+json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +40,8 @@ def _json(status: int, payload: dict[str, object]) -> Reply:
 
 
 def _problem(status: int, detail: str, **extra: Any) -> Reply:
-    rendered = problem(status, detail, **extra)
-    return Reply(status, rendered.media_type or JSON, bytes(rendered.body))
+    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status}
+    return Reply(status, PROBLEM_JSON, json.dumps({**body, "detail": detail, **extra}).encode())
 
 
 class ProbeRoutes:

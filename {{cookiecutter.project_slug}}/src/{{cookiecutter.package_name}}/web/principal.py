@@ -21,7 +21,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from {{ cookiecutter.package_name }}.core.dependencies import SettingsDep
+from {{ cookiecutter.package_name }}.web.dependencies import SettingsDep
 
 Network = IPv4Network | IPv6Network
 

@@ -19,12 +19,12 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from {{ cookiecutter.package_name }}.config import RateLimitPolicy, Settings
-from {{ cookiecutter.package_name }}.core.dependencies import ResourcesDep
 from {{ cookiecutter.package_name }}.core.errors import ServiceUnavailable, TooManyRequests
-from {{ cookiecutter.package_name }}.core.gcra import Verdict
 from {{ cookiecutter.package_name }}.core.metrics import metric_name
 from {{ cookiecutter.package_name }}.core.outages import Dependency, outage_of
-from {{ cookiecutter.package_name }}.core.principal import PrincipalDep
+from {{ cookiecutter.package_name }}.web.dependencies import ResourcesDep
+from {{ cookiecutter.package_name }}.web.gcra import Verdict
+from {{ cookiecutter.package_name }}.web.principal import PrincipalDep
 
 log = structlog.get_logger(__name__)
 

@@ -8,9 +8,9 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core.background import Spawner
-from {{ cookiecutter.package_name }}.core.resources import Resources
 from {{ cookiecutter.package_name }}.jobs import Queue
+from {{ cookiecutter.package_name }}.web.background import Spawner
+from {{ cookiecutter.package_name }}.web.resources import Resources
 
 
 def get_resources(request: Request) -> Resources:

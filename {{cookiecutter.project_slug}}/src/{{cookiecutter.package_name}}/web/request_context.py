@@ -8,9 +8,9 @@ from http import HTTPStatus
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from {{ cookiecutter.package_name }}.core.errors import dependency_down, problem
-from {{ cookiecutter.package_name }}.core.http_metrics import observe_request
 from {{ cookiecutter.package_name }}.core.outages import outage_of
+from {{ cookiecutter.package_name }}.web.http_metrics import observe_request
+from {{ cookiecutter.package_name }}.web.problems import dependency_down, problem
 
 log = structlog.get_logger("http")
 

@@ -31,16 +31,16 @@ from prometheus_client import Counter
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from {{ cookiecutter.package_name }}.core.dependencies import ResourcesDep
 from {{ cookiecutter.package_name }}.core.errors import BadRequest, Conflict, UnprocessableContent
-from {{ cookiecutter.package_name }}.core.idempotency_store import (
+from {{ cookiecutter.package_name }}.core.metrics import metric_name
+from {{ cookiecutter.package_name }}.web.dependencies import ResourcesDep
+from {{ cookiecutter.package_name }}.web.idempotency_store import (
     Claim,
     IdempotencyStore,
     StoredResponse,
 )
-from {{ cookiecutter.package_name }}.core.metrics import metric_name
-from {{ cookiecutter.package_name }}.core.principal import PrincipalDep
-from {{ cookiecutter.package_name }}.core.resources import Resources
+from {{ cookiecutter.package_name }}.web.principal import PrincipalDep
+from {{ cookiecutter.package_name }}.web.resources import Resources
 
 log = structlog.get_logger(__name__)
 

@@ -4,9 +4,9 @@ import re
 
 from fastapi import APIRouter
 
-from {{ cookiecutter.package_name }}.core.dependencies import QueueDep, SessionDep
 from {{ cookiecutter.package_name }}.core.errors import NotFound
 from {{ cookiecutter.package_name }}.jobs.status import JobView, get_status
+from {{ cookiecutter.package_name }}.web.dependencies import QueueDep, SessionDep
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

@@ -7,9 +7,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from {{ cookiecutter.package_name }}.core.dependencies import ResourcesDep
-from {{ cookiecutter.package_name }}.core.errors import problem
-from {{ cookiecutter.package_name }}.core.resources import Resources
+from {{ cookiecutter.package_name }}.web.dependencies import ResourcesDep
+from {{ cookiecutter.package_name }}.web.problems import problem
+from {{ cookiecutter.package_name }}.web.resources import Resources
 
 router = APIRouter(tags=["health"])
 

@@ -3,9 +3,9 @@
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from {{ cookiecutter.package_name }}.core import exposition
-from {{ cookiecutter.package_name }}.core.dependencies import ResourcesDep
 from {{ cookiecutter.package_name }}.jobs import backlog
+from {{ cookiecutter.package_name }}.web import exposition
+from {{ cookiecutter.package_name }}.web.dependencies import ResourcesDep
 
 router = APIRouter(tags=["metrics"])
 

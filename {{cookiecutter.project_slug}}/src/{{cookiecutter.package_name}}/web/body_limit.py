@@ -11,7 +11,7 @@ from http import HTTPStatus
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from {{ cookiecutter.package_name }}.core.errors import problem
+from {{ cookiecutter.package_name }}.web.problems import problem
 
 
 class RequestBodyTooLarge(HTTPException):

@@ -6,12 +6,12 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core.background import Spawner
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
-from {{ cookiecutter.package_name }}.core.gcra import GcraLimiter
-from {{ cookiecutter.package_name }}.core.idempotency_store import IdempotencyStore
 from {{ cookiecutter.package_name }}.core.redis import create_redis
 from {{ cookiecutter.package_name }}.jobs import Queue
+from {{ cookiecutter.package_name }}.web.background import Spawner
+from {{ cookiecutter.package_name }}.web.gcra import GcraLimiter
+from {{ cookiecutter.package_name }}.web.idempotency_store import IdempotencyStore
 
 
 @dataclass(frozen=True, slots=True)
