@@ -112,6 +112,16 @@ class Settings(BaseSettings):
     # (core/body_limit.py); it bounds what one request can make a web process hold in memory.
     max_request_body_bytes: int = Field(default=1_048_576, ge=1)
 
+    # The OpenAPI document and its pages: /openapi.json, /docs (Swagger UI), /redoc. Unset, they
+    # are served everywhere but in production, where they are a map of the API for anyone.
+    api_docs: bool | None = None
+
+    @property
+    def api_docs_served(self) -> bool:
+        if self.api_docs is not None:
+            return self.api_docs
+        return self.environment is not Environment.PRODUCTION
+
     web_host: str = "0.0.0.0"  # noqa: S104 - containers must listen on every interface
     web_port: int = Field(default=8000, ge=1, le=65535)
     web_workers: int = Field(default=1, ge=1)

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from {{ cookiecutter.package_name }}.api import api_router
 from {{ cookiecutter.package_name }}.config import InvalidSettings, Settings, get_settings
 from {{ cookiecutter.package_name }}.core.logging import configure_logging
+from {{ cookiecutter.package_name }}.web.api_docs import install_api_docs
 from {{ cookiecutter.package_name }}.web.body_limit import BodyLimitMiddleware
 from {{ cookiecutter.package_name }}.web.idempotency import (
     IdempotencyMiddleware,
@@ -65,6 +66,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         debug=settings.debug,
         lifespan=lifespan,
+        # Served by web/api_docs.py instead, without a CDN, and only where API_DOCS allows.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_exception_handler(IdempotentReplay, replay_stored_response)
@@ -77,5 +82,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.include_router(api_router)
+    install_api_docs(app, served=settings.api_docs_served)
     check_route_policies(app, settings)
     return app

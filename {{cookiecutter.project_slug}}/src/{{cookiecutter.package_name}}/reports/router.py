@@ -15,11 +15,17 @@ from {{ cookiecutter.package_name }}.web.dependencies import (
     SpawnerDep,
 )
 from {{ cookiecutter.package_name }}.web.idempotency import IdempotencyKeyDep
+from {{ cookiecutter.package_name }}.web.problems import problem_responses
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobAccepted,
+    responses=problem_responses(400, 409, 413, 422, 503, idempotent=True),
+)
 async def create_report(
     body: ReportRequest,
     request: Request,
@@ -48,7 +54,7 @@ async def create_report(
     return JobAccepted(job_id=submitted.job_id, status=submitted.status, status_url=status_url)
 
 
-@router.get("/{report_id}", response_model=ReportOut)
+@router.get("/{report_id}", response_model=ReportOut, responses=problem_responses(404, 503))
 async def get_report(report: ReportDep, spawner: SpawnerDep, redis: RedisDep) -> ReportOut:
     # Fan-out tier: the reader does not wait for the count, and a lost count is harmless.
     spawner.spawn(views.record_view(redis, report.id), name="record_report_view")

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from {{ cookiecutter.package_name }}.web.dependencies import ResourcesDep
-from {{ cookiecutter.package_name }}.web.problems import problem
+from {{ cookiecutter.package_name }}.web.problems import problem, problem_responses
 from {{ cookiecutter.package_name }}.web.resources import Resources
 
 router = APIRouter(tags=["health"])
@@ -23,7 +23,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+@router.get("/readyz", response_model=None, responses=problem_responses(503))
 async def readyz(resources: ResourcesDep) -> dict[str, object] | JSONResponse:
     """Readiness: Redis and the database answer, else 503 naming the one that failed."""
     redis_ok, db_ok = await asyncio.gather(_redis_ok(resources), _database_ok(resources))

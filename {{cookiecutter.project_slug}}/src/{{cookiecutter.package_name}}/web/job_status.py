@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from {{ cookiecutter.package_name }}.core.errors import NotFound
 from {{ cookiecutter.package_name }}.jobs.status import JobView, get_status
 from {{ cookiecutter.package_name }}.web.dependencies import QueueDep, SessionDep
+from {{ cookiecutter.package_name }}.web.problems import problem_responses
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -16,7 +17,9 @@ _JOB_ID = re.compile(r"[0-9a-f]{32}|cron:[\w.-]+:[0-9]{1,16}")
 _MAX_JOB_ID = 64
 
 
-@router.get("/{job_id}", response_model=JobView, name="get_job")
+@router.get(
+    "/{job_id}", response_model=JobView, name="get_job", responses=problem_responses(404, 503)
+)
 async def get_job(job_id: str, session: SessionDep, queue: QueueDep) -> JobView:
     # An id no job can have is unknown without asking the database, which could not even
     # store some of them (NUL).

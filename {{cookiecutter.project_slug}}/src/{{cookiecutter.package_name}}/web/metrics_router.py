@@ -1,6 +1,7 @@
 """`GET /metrics` on the web tier: HTTP metrics, plus the queue gauges computed at scrape time."""
 
 from fastapi import APIRouter, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from {{ cookiecutter.package_name }}.jobs import backlog
@@ -10,7 +11,7 @@ from {{ cookiecutter.package_name }}.web.dependencies import ResourcesDep
 router = APIRouter(tags=["metrics"])
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(resources: ResourcesDep) -> Response:
     families = await backlog.collect(resources.queue, resources.sessions)
     return Response(exposition.render(families), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,82 @@
+"""The API answers as its OpenAPI document says: schemathesis fuzzes every operation in-process.
+
+Each operation gets generated requests, valid and invalid, against the app on this run's Postgres
+and Redis. Every answer must be documented: no 5xx, a status, a content type and headers the
+document lists for the operation, and a body that matches the documented schema.
+"""
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from hypothesis import HealthCheck, settings
+from redis.asyncio import Redis
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
+from schemathesis.python import asgi
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from {{ cookiecutter.package_name }}.config import Environment, RateLimitPolicy, Settings
+from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.web.idempotency import KEY_HEADER
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+
+
+def document() -> dict[str, Any]:
+    """The document the app serves at /openapi.json (building it connects to nothing)."""
+    return create_app(Settings(environment=Environment.TEST)).openapi()
+
+
+# Cases are generated from the document; the app that answers them runs on this run's services.
+schema = schemathesis.openapi.from_dict(document())
+
+
+@pytest.fixture
+def served(settings: Settings, redis: Redis) -> Iterator[FastAPI]:
+    # Quotas no run of this test reaches: a spent one would answer every later case with a 429.
+    roomy = RateLimitPolicy(name="fuzz", quota=100_000, window_seconds=60)
+    yield create_app(
+        settings.model_copy(update={"rate_limit_default": roomy, "rate_limit_routes": {}})
+    )
+    # schemathesis would keep the app's lifespan, and its connections, until the process exits.
+    asgi.shutdown_lifespans()
+
+
+@schema.parametrize()
+@settings(
+    max_examples=100,
+    deadline=None,
+    # The app is built once per operation, not per example, on purpose.
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_every_answer_is_documented(served: FastAPI, case: schemathesis.Case[Any]) -> None:
+    case.call_and_validate(app=served, checks=CHECKS)
+    if case.headers and KEY_HEADER in case.headers:
+        # The key is checked before the body, and few generated keys are in its format: the same
+        # case again with a well-formed key reaches the body and the success path too.
+        case.headers[KEY_HEADER] = str(uuid.uuid4())
+        case.call_and_validate(app=served, checks=CHECKS)
+
+
+def test_an_undocumented_status_fails_the_checks(served: FastAPI) -> None:
+    untrue = document()
+    del untrue["paths"]["/v1/jobs/{job_id}"]["get"]["responses"]["404"]
+    operation = schemathesis.openapi.from_dict(untrue)["/v1/jobs/{job_id}"]["GET"]
+    case = operation.Case(path_parameters={"job_id": "no-such-job"})
+    with pytest.raises(FailureGroup, match="Undocumented status code"):
+        case.call_and_validate(app=served, checks=CHECKS)
