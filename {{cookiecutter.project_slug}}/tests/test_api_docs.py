@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import BaseModel
 
 from {{ cookiecutter.package_name }}.config import Environment, Settings
 from {{ cookiecutter.package_name }}.main import create_app
@@ -136,6 +137,18 @@ def test_fastapi_validation_schema_is_replaced_on_every_route(app: FastAPI) -> N
         {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ValidationProblem"}}},
         False,
     )
+
+
+def test_a_route_that_lists_no_problems_still_documents_the_common_ones(app: FastAPI) -> None:
+    class Thing(BaseModel):
+        name: str
+
+    @app.post("/things")
+    async def make(thing: Thing) -> Thing:
+        return thing
+
+    responses = app.openapi()["paths"]["/things"]["post"]["responses"]
+    assert sorted(responses) == ["200", "400", "413", "422", "500"]
 
 
 async def test_validation_problem_matches_its_documented_fields(

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from fastapi import FastAPI
@@ -27,6 +28,8 @@ from schemathesis.specs.openapi.checks import (
 from {{ cookiecutter.package_name }}.config import Environment, RateLimitPolicy, Settings
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.web.idempotency import KEY_HEADER
+from tests.conftest import serve
+from tests.redis_relay import RedisRelay
 
 CHECKS = [
     not_a_server_error,
@@ -80,3 +83,33 @@ def test_an_undocumented_status_fails_the_checks(served: FastAPI) -> None:
     case = operation.Case(path_parameters={"job_id": "no-such-job"})
     with pytest.raises(FailureGroup, match="Undocumented status code"):
         case.call_and_validate(app=served, checks=CHECKS)
+
+
+# Answers the fuzzer cannot provoke, checked against the document all the same.
+async def rare_answer(app: FastAPI, relay: RedisRelay, status: int) -> httpx.Response:
+    key = {KEY_HEADER: str(uuid.uuid4())}
+    async with serve(app) as http:
+        if status == 413:
+            return await http.post("/v1/reports", json={"title": "x" * 2_000_000}, headers=key)
+        if status == 429:
+            await http.post("/v1/reports", json={"title": "first"}, headers=key)
+            return await http.post("/v1/reports", json={"title": "second"}, headers=key)
+        await relay.down()
+        return await http.post("/v1/reports", json={"title": "redis is down"}, headers=key)
+
+
+@pytest.mark.parametrize("status", [413, 429, 503])
+async def test_rare_answers_are_documented(
+    settings: Settings, relay: RedisRelay, status: int
+) -> None:
+    one_post = RateLimitPolicy(name="one-post", quota=1, window_seconds=60)
+    app = create_app(
+        settings.model_copy(
+            update={"redis_url": relay.url, "rate_limit_routes": {"POST /v1/reports": one_post}}
+        )
+    )
+    response = await rare_answer(app, relay, status)
+    case = schema["/v1/reports"]["POST"].Case()
+    assert response.status_code == status
+    # A 503 is a server error by definition; here it is the documented answer to an outage.
+    case.validate_response(response, checks=CHECKS, excluded_checks=[not_a_server_error])

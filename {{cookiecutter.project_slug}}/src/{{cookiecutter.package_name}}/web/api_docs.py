@@ -2,7 +2,8 @@
 
 The document is FastAPI's, made to tell the truth about errors: every problem a route lists with
 `problems.problem_responses` is `application/problem+json`, FastAPI's own 422 schema (which is not
-what the service sends) becomes ours, and every operation lists the 500 any route can answer.
+what the service sends) becomes ours, and the problems no route needs to list are added: 400 (not
+JSON) and 413 (too large) wherever a body is read, 500 everywhere.
 
 The pages load Swagger UI and ReDoc from the app itself (the assets ship in the `fastapi-offline`
 package), never from a CDN: they work offline and behind a strict egress policy. `API_DOCS` turns
@@ -77,11 +78,14 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
     )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(problem_schemas["$defs"])
-    ours = problem_responses(422, 500)
+    ours = problem_responses(400, 413, 422, 500)
     for operation in _operations(document):
         responses = operation["responses"]
         if _is_fastapi_validation_error(responses.get("422")):
             responses["422"] = ours[422]
+        if "requestBody" in operation:
+            responses.setdefault("400", ours[400])
+            responses.setdefault("413", ours[413])
         responses.setdefault("500", ours[500])
     # Dropped once nothing refers to them (a route may still declare a 422 of its own with them).
     for name in _FASTAPI_VALIDATION_SCHEMAS:
