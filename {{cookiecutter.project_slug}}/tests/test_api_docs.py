@@ -60,6 +60,12 @@ async def test_docs_page_assets_are_served(client: httpx.AsyncClient, page: str)
     assert answers == dict.fromkeys(urls, 200)
 
 
+@pytest.mark.parametrize("name", ["%00", "a%00b.js", "..%2f..%2fconfig.py", "x" * 5000, ""])
+async def test_asset_no_file_has_is_a_404_problem(client: httpx.AsyncClient, name: str) -> None:
+    response = await client.get(f"/docs/assets/{name}")
+    assert (response.status_code, response.headers["content-type"]) == (404, PROBLEM_JSON)
+
+
 async def test_swagger_ui_script_is_served_as_javascript(client: httpx.AsyncClient) -> None:
     response = await client.get("/docs/assets/swagger-ui-bundle.js")
     assert (response.headers["content-type"].split(";")[0], len(response.content) > 100_000) == (
