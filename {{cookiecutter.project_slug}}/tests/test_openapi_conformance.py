@@ -87,15 +87,19 @@ def test_an_undocumented_status_fails_the_checks(served: FastAPI) -> None:
 
 # Answers the fuzzer cannot provoke, checked against the document all the same.
 async def rare_answer(app: FastAPI, relay: RedisRelay, status: int) -> httpx.Response:
-    key = {KEY_HEADER: str(uuid.uuid4())}
     async with serve(app) as http:
+
+        async def post(title: str) -> httpx.Response:
+            key = {KEY_HEADER: str(uuid.uuid4())}
+            return await http.post("/v1/reports", json={"title": title}, headers=key)
+
         if status == 413:
-            return await http.post("/v1/reports", json={"title": "x" * 2_000_000}, headers=key)
+            return await post("x" * 2_000_000)
         if status == 429:
-            await http.post("/v1/reports", json={"title": "first"}, headers=key)
-            return await http.post("/v1/reports", json={"title": "second"}, headers=key)
+            await post("first")
+            return await post("second")
         await relay.down()
-        return await http.post("/v1/reports", json={"title": "redis is down"}, headers=key)
+        return await post("redis is down")
 
 
 @pytest.mark.parametrize("status", [413, 429, 503])
