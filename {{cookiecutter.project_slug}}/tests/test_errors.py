@@ -13,6 +13,9 @@ def new_key() -> dict[str, str]:
     ("body", "status"),
     [
         ({"title": "x", "work_seconds": "soon"}, 422),
+        # Strict, as the OpenAPI schema reads: neither is a number.
+        ({"title": "x", "work_seconds": False}, 422),
+        ({"title": "x", "work_seconds": "1"}, 422),
         ({"title": "x", "work_seconds": 16}, 422),
         ({"title": "x", "work_seconds": -1}, 422),
         ({"title": ""}, 422),

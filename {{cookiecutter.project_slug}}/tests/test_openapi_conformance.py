@@ -2,7 +2,8 @@
 
 Each operation gets generated requests, valid and invalid, against the app on this run's Postgres
 and Redis. Every answer must be documented: no 5xx, a status, a content type and headers the
-document lists for the operation, and a body that matches the documented schema.
+document lists for the operation, a body that matches the documented schema, and a 4xx for every
+request the document calls invalid.
 """
 
 import uuid
@@ -20,6 +21,7 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -37,6 +39,8 @@ CHECKS = [
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
+    # A request the document calls invalid must get a 4xx, not be accepted.
+    negative_data_rejection,
 ]
 
 

@@ -9,7 +9,8 @@ MAX_WORK_SECONDS = 15.0
 
 
 class ReportRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict, as the OpenAPI schema reads: `false` or "1" is not a number of seconds but a 422.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     title: StorableText = Field(min_length=1, max_length=200)
     work_seconds: float = Field(
