@@ -20,7 +20,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic.json_schema import models_json_schema
 
-from {{ cookiecutter.package_name }}.web.problems import Problem, ValidationProblem, problem_responses
+from {{ cookiecutter.package_name }}.web.problems import (
+    Problem,
+    ValidationProblem,
+    problem_responses,
+)
 
 OPENAPI_URL = "/openapi.json"
 SWAGGER_UI_URL = "/docs"
