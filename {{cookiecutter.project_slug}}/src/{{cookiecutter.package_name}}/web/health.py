@@ -2,9 +2,11 @@
 
 import asyncio
 from http import HTTPStatus
+from typing import Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from {{ cookiecutter.package_name }}.web.dependencies import ResourcesDep
@@ -23,7 +25,19 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None, responses=problem_responses(503))
+CheckState = Literal["ok", "unavailable"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"]
+    checks: dict[str, CheckState]
+
+
+@router.get(
+    "/readyz",
+    response_model=None,
+    responses={200: {"model": Readiness}, **problem_responses(503)},
+)
 async def readyz(resources: ResourcesDep) -> dict[str, object] | JSONResponse:
     """Readiness: Redis and the database answer, else 503 naming the one that failed."""
     redis_ok, db_ok = await asyncio.gather(_redis_ok(resources), _database_ok(resources))
@@ -38,7 +52,7 @@ async def readyz(resources: ResourcesDep) -> dict[str, object] | JSONResponse:
     )
 
 
-def _word(ok: bool) -> str:
+def _word(ok: bool) -> CheckState:
     return "ok" if ok else "unavailable"
 
 
