@@ -15,12 +15,15 @@ OTEL_EXPORTER_OTLP_HEADERS, OTEL_BSP_* (batching). OTLP goes over HTTP with prot
 """
 
 import os
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import Link, SpanKind, TraceState
+from opentelemetry.util.types import Attributes
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -68,13 +71,23 @@ def configure(service_name: str) -> bool:
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: service_name}))
     # The provider flushes its batches at interpreter exit: a drained worker exports its last jobs.
-    provider = TracerProvider(resource=resource)
+    sampler = _InsideTraces(TracerProvider(shutdown_on_exit=False).sampler)  # OTEL_TRACES_SAMPLER's
+    provider = TracerProvider(resource=resource, sampler=sampler)
     for exporter in exporters:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    # Every engine and client created from here on, in the web tier and the worker alike.
-    SQLAlchemyInstrumentor().instrument()
+    # Every engine and client created from here on, in the web tier and the worker alike. The
+    # SQLAlchemy instrumentation declares SQLAlchemy < 2.1 but works on it: tests/test_tracing.py
+    # sees the task's statements in its trace.
+    SQLAlchemyInstrumentor().instrument(skip_dep_check=True)
     RedisInstrumentor().instrument()
+    # core/db imported create_async_engine before the instrumentor wrapped it; it creates every
+    # engine of the service, so it gets the wrapped one.
+    from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
+
+    from {{ cookiecutter.package_name }}.core import db
+
+    db.create_async_engine = sqlalchemy_asyncio.create_async_engine  # type: ignore[attr-defined]  # db's import of it
     _enabled = True
     log.info("tracing_started", service=resource.attributes.get(SERVICE_NAME))
     return True
@@ -87,7 +100,10 @@ def instrument_web(app: "FastAPI") -> None:
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     excluded = os.environ.get("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", UNTRACED_URLS)
-    FastAPIInstrumentor.instrument_app(app, excluded_urls=excluded)
+    # Without a span per ASGI message: a request is one span, its work the children.
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls=excluded, exclude_spans=["receive", "send"]
+    )
 
 
 def carrier() -> dict[str, str]:
@@ -112,6 +128,37 @@ def add_trace_ids(
             event_dict.setdefault("trace_id", trace.format_trace_id(context.trace_id))
             event_dict.setdefault("span_id", trace.format_span_id(context.span_id))
     return event_dict
+
+
+class _InsideTraces(Sampler):
+    """Drops a CLIENT span that has no parent, else asks the configured sampler.
+
+    A Redis command or SQL statement outside any request or job is bookkeeping: the worker polls
+    its queue every 50 ms and beats its heartbeat; each would be a trace of one span.
+    """
+
+    def __init__(self, configured: Sampler) -> None:
+        self._configured = configured
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        parent = trace.get_current_span(parent_context).get_span_context()
+        if kind is SpanKind.CLIENT and not parent.is_valid:
+            return SamplingResult(Decision.DROP)
+        return self._configured.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"InsideTraces({self._configured.get_description()})"
 
 
 def _exporters() -> list["SpanExporter"]:
