@@ -11,14 +11,16 @@ import signal
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from {{ cookiecutter.package_name }}.jobs import Queue
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.jobs import JobRecord, Queue, run_burst
 from {{ cookiecutter.package_name }}.jobs.serializer import deserialize
 from {{ cookiecutter.package_name }}.jobs.trace_context import TRACE_CONTEXT_KWARG
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
@@ -74,7 +76,8 @@ def logged_worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[b
                 process.wait()
 
 
-pytestmark = pytest.mark.slow
+# The tests of a traced service start real processes: `pytest -m "not slow"` leaves them out.
+slow = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -109,15 +112,18 @@ async def traced(
         yield Traced(job_id, statuses[job_id], receiver.received(), lines)
 
 
+@slow
 async def test_job_completes_while_traced(traced: Traced) -> None:
     assert traced.status == "complete"
 
 
+@slow
 async def test_request_enqueue_and_job_share_one_trace(traced: Traced) -> None:
     server = next(s for s in traced.ancestors(traced.one(SEND)) if s.kind == "SERVER")
     assert {traced.one(SEND).trace_id, traced.one(PROCESS).trace_id} == {server.trace_id}
 
 
+@slow
 async def test_enqueue_span_is_a_producer_under_the_request(traced: Traced) -> None:
     send = traced.one(SEND)
     kinds = [(span.kind, span.service) for span in traced.ancestors(send)]
@@ -128,6 +134,7 @@ async def test_enqueue_span_is_a_producer_under_the_request(traced: Traced) -> N
     )
 
 
+@slow
 async def test_job_span_is_a_consumer_child_of_the_enqueue_span(traced: Traced) -> None:
     send, process = traced.one(SEND), traced.one(PROCESS)
     assert (process.kind, process.service, process.parent_span_id) == (
@@ -137,6 +144,7 @@ async def test_job_span_is_a_consumer_child_of_the_enqueue_span(traced: Traced) 
     )
 
 
+@slow
 async def test_spans_name_the_job(traced: Traced) -> None:
     send, process = traced.one(SEND), traced.one(PROCESS)
     assert (
@@ -147,6 +155,7 @@ async def test_spans_name_the_job(traced: Traced) -> None:
     ) == (traced.job_id, traced.job_id, generate_report.name, generate_report.queue)
 
 
+@slow
 async def test_the_jobs_statements_are_in_its_span(traced: Traced) -> None:
     process = traced.one(PROCESS)
     statements = [
@@ -157,11 +166,13 @@ async def test_the_jobs_statements_are_in_its_span(traced: Traced) -> None:
     assert (f"{SLUG}-worker", "INSERT INTO reports") in statements, statements
 
 
+@slow
 async def test_the_enqueue_script_runs_in_the_enqueue_span(traced: Traced) -> None:
     children = traced.children(traced.one(SEND))
     assert [span.name for span in children if span.service == f"{SLUG}-web"] == ["EVALSHA"]
 
 
+@slow
 async def test_job_log_lines_carry_the_trace_and_span_ids(traced: Traced) -> None:
     process = traced.one(PROCESS)
     done = [line for line in traced.worker_lines if line.get("event") == "job_complete"]
@@ -170,6 +181,7 @@ async def test_job_log_lines_carry_the_trace_and_span_ids(traced: Traced) -> Non
     ]
 
 
+@slow
 async def test_probes_are_not_traced(traced: Traced) -> None:
     assert [s.name for s in traced.spans if "healthz" in s.name] == []
 
@@ -185,3 +197,21 @@ async def test_untraced_enqueue_carries_no_trace_context(database_url: str, redi
         # arq's job key and its msgpack payload, with the task's keyword arguments under "k".
         job = deserialize(await redis.get(f"arq:job:{job_id}"))
     assert TRACE_CONTEXT_KWARG not in job["k"]
+
+
+async def test_untracing_worker_keeps_a_carried_context_from_the_task(
+    queue: Queue, settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    # A traced web tier and an untraced worker: the task must not receive the context as an
+    # argument (generate_report would fail on an unexpected keyword).
+    carried = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    message = generate_report.message(title="x", work_seconds=0)
+    job_id = await queue.enqueue(
+        replace(message, kwargs={**message.kwargs, TRACE_CONTEXT_KWARG: carried})
+    )
+    assert job_id is not None
+    await run_burst(settings)
+    async with sessions() as session:
+        record = await session.get(JobRecord, job_id)
+    assert record is not None
+    assert (record.status, record.kwargs) == ("complete", message.kwargs)
