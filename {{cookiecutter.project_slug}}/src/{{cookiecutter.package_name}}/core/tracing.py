@@ -52,7 +52,7 @@ def configure(service_name: str) -> bool:
     global _enabled
     if _enabled:
         return True
-    # Compose and Helm pass every OTEL_* variable, empty when not chosen; the SDK would read an
+    # Deploy files pass every OTEL_* variable, empty when not chosen; the SDK would read an
     # empty endpoint as a relative URL.
     for name in [name for name, value in os.environ.items() if name.startswith("OTEL_")]:
         if not os.environ[name].strip():
