@@ -21,27 +21,28 @@ NOT_FOR_CLUSTERS = {
     "PROMETHEUS_MULTIPROC_DIR",  # defaults to a fresh directory under the writable /tmp
 }
 {%- if cookiecutter.use_tracing %}
-# Not settings of ours: the OpenTelemetry SDK reads these itself (core/tracing.py).
+# Not settings of ours: the OpenTelemetry SDK reads them itself (core/tracing.py).
 OPENTELEMETRY = {
     "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_RESOURCE_ATTRIBUTES",
     "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG",
 }  # fmt: skip
-{%- else %}
-OPENTELEMETRY: set[str] = set()
 {%- endif %}
 
 
 def chart_config() -> set[str]:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    return set(values["config"]) - OPENTELEMETRY
+    return set(values["config"])
 
 
 def test_helm_config_covers_every_other_setting() -> None:
     settings = setting_names()
+{%- if cookiecutter.use_tracing %}
+    settings |= OPENTELEMETRY
+{%- endif %}
     reachable = chart_config() | CHART_MANAGED | CHART_SECRET | NOT_FOR_CLUSTERS
     assert (settings - reachable, chart_config() - settings) == (set(), set())
 
 
 def test_helm_schema_types_every_config_key() -> None:
     schema = json.loads((CHART / "values.schema.json").read_text())
-    assert chart_config() | OPENTELEMETRY == set(schema["properties"]["config"]["properties"])
+    assert chart_config() == set(schema["properties"]["config"]["properties"])
