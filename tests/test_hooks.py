@@ -161,7 +161,11 @@ def test_template_is_recorded_where_cruft_can_clone_it(typed: str, recorded: str
 
 
 def test_tracing_off_removes_its_modules(tmp_path: Path) -> None:
-    for relative in ["src/billing_hub/core/tracing.py", "src/billing_hub/core/db.py", "tests/test_tracing.py"]:
+    for relative in [
+        "src/billing_hub/core/tracing.py",
+        "src/billing_hub/core/db.py",
+        "tests/test_tracing.py",
+    ]:
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relative).write_text("x")
     post_gen.remove_disabled(tmp_path, {"package_name": "billing_hub", "use_tracing": "no"})
