@@ -32,6 +32,7 @@ class ReceivedSpan:
     span_id: str
     parent_span_id: str  # "" for a root span
     attributes: dict[str, Any]
+    links: list[tuple[str, str]]  # (trace id, span id) of each linked span
 
 
 class Receiver:
@@ -66,6 +67,7 @@ def _decode(body: bytes) -> list[ReceivedSpan]:
                         span_id=span.span_id.hex(),
                         parent_span_id=span.parent_span_id.hex(),
                         attributes={a.key: _value(a.value) for a in span.attributes},
+                        links=[(link.trace_id.hex(), link.span_id.hex()) for link in span.links],
                     )
                 )
     return spans

@@ -6,6 +6,7 @@ Web and worker start as `make web` and `make worker` start them, with the shippe
 only OTEL_EXPORTER_OTLP_ENDPOINT (and a short export delay) added.
 """
 
+import asyncio
 import json
 import signal
 import subprocess
@@ -27,10 +28,13 @@ from {{ cookiecutter.package_name }}.reports.tasks import generate_report
 from tests.conftest import make_settings
 from tests.live_service import FINAL_STATUSES, post_report, product_env, statuses_by, web
 from tests.otlp_receiver import ReceivedSpan, otlp_receiver
-from tests.processes import CLI, WAIT_SECONDS, eventually, free_port
+from tests.processes import CLI, PROJECT_ROOT, WAIT_SECONDS, eventually, free_port
 
 SLUG = "{{ cookiecutter.project_slug }}"
 SEND = f"send {generate_report.name}"
+# A context the dead job carries, as if a traced service had enqueued it.
+ORIGIN_TRACE, ORIGIN_SPAN = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+ORIGIN = {"traceparent": f"00-{ORIGIN_TRACE}-{ORIGIN_SPAN}-01"}
 PROCESS = f"process {generate_report.name}"
 
 
@@ -40,11 +44,22 @@ class Traced:
     status: str
     spans: list[ReceivedSpan]
     worker_lines: list[dict[str, object]]
+    replayed: subprocess.CompletedProcess[str]
 
-    def one(self, name: str) -> ReceivedSpan:
-        found = [span for span in self.spans if span.name == name]
+    def one(self, name: str, service: str = "") -> ReceivedSpan:
+        found = [s for s in self.spans if s.name == name and service in ("", s.service)]
         assert len(found) == 1, (name, sorted(span.name for span in self.spans))
         return found[0]
+
+    @property
+    def send(self) -> ReceivedSpan:
+        """The report request's enqueue."""
+        return self.one(SEND, f"{SLUG}-web")
+
+    @property
+    def process(self) -> ReceivedSpan:
+        """The report job's run."""
+        return next(s for s in self.children(self.send) if s.name == PROCESS)
 
     def ancestors(self, span: ReceivedSpan) -> list[ReceivedSpan]:
         by_id = {s.span_id: s for s in self.spans}
@@ -102,14 +117,33 @@ async def traced(
                 assert answer.status_code == 202, answer.text
                 job_id = answer.json()["job_id"]
                 statuses = await statuses_by(http, [job_id], FINAL_STATUSES, within=WAIT_SECONDS)
+                dead_id = await enqueue_doomed(settings)
+                await statuses_by(http, [dead_id], frozenset({"dead"}), within=WAIT_SECONDS)
+            # `SLUG dlq replay JOB_ID`, traced like web and worker.
+            replayed = await asyncio.to_thread(
+                subprocess.run, [*CLI, "dlq", "replay", dead_id], env=env, cwd=PROJECT_ROOT,
+                capture_output=True, text=True, timeout=WAIT_SECONDS,
+            )  # fmt: skip
 
-            async def job_span_exported() -> bool:
-                return any(span.name == PROCESS for span in receiver.received())
+            async def replayed_job_exported() -> bool:
+                spans = receiver.received()
+                sends = {s.span_id for s in spans if s.service == f"{SLUG}-dlq"}
+                return any(s.name == PROCESS and s.parent_span_id in sends for s in spans)
 
-            await eventually(job_span_exported, "the job's span at the receiver")
+            await eventually(replayed_job_exported, "the replayed job's span at the receiver")
         # Both processes have stopped and flushed what they still held.
         lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-        yield Traced(job_id, statuses[job_id], receiver.received(), lines)
+        yield Traced(job_id, statuses[job_id], receiver.received(), lines, replayed)
+
+
+async def enqueue_doomed(settings: Settings) -> str:
+    """A job that dies at its first try (its task takes no `unknown`), carrying ORIGIN."""
+    message = generate_report.message(title="doomed", work_seconds=0)
+    kwargs = {**message.kwargs, "unknown": 1, TRACE_CONTEXT_KWARG: ORIGIN}
+    async with Redis.from_url(settings.redis_url) as redis:
+        job_id = await Queue(redis, settings).enqueue(replace(message, kwargs=kwargs))
+    assert job_id is not None
+    return job_id
 
 
 @slow
@@ -119,13 +153,13 @@ async def test_job_completes_while_traced(traced: Traced) -> None:
 
 @slow
 async def test_request_enqueue_and_job_share_one_trace(traced: Traced) -> None:
-    server = next(s for s in traced.ancestors(traced.one(SEND)) if s.kind == "SERVER")
-    assert {traced.one(SEND).trace_id, traced.one(PROCESS).trace_id} == {server.trace_id}
+    server = next(s for s in traced.ancestors(traced.send) if s.kind == "SERVER")
+    assert {traced.send.trace_id, traced.process.trace_id} == {server.trace_id}
 
 
 @slow
 async def test_enqueue_span_is_a_producer_under_the_request(traced: Traced) -> None:
-    send = traced.one(SEND)
+    send = traced.send
     kinds = [(span.kind, span.service) for span in traced.ancestors(send)]
     assert (send.kind, send.service, kinds[-1]) == (
         "PRODUCER",
@@ -136,7 +170,7 @@ async def test_enqueue_span_is_a_producer_under_the_request(traced: Traced) -> N
 
 @slow
 async def test_job_span_is_a_consumer_child_of_the_enqueue_span(traced: Traced) -> None:
-    send, process = traced.one(SEND), traced.one(PROCESS)
+    send, process = traced.send, traced.process
     assert (process.kind, process.service, process.parent_span_id) == (
         "CONSUMER",
         f"{SLUG}-worker",
@@ -146,7 +180,7 @@ async def test_job_span_is_a_consumer_child_of_the_enqueue_span(traced: Traced) 
 
 @slow
 async def test_spans_name_the_job(traced: Traced) -> None:
-    send, process = traced.one(SEND), traced.one(PROCESS)
+    send, process = traced.send, traced.process
     assert (
         send.attributes["messaging.message.id"],
         process.attributes["messaging.message.id"],
@@ -157,7 +191,7 @@ async def test_spans_name_the_job(traced: Traced) -> None:
 
 @slow
 async def test_the_jobs_statements_are_in_its_span(traced: Traced) -> None:
-    process = traced.one(PROCESS)
+    process = traced.process
     statements = [
         (span.service, str(span.attributes.get("db.statement", "")).split(" (")[0])
         for span in traced.spans
@@ -168,13 +202,13 @@ async def test_the_jobs_statements_are_in_its_span(traced: Traced) -> None:
 
 @slow
 async def test_the_enqueue_script_runs_in_the_enqueue_span(traced: Traced) -> None:
-    children = traced.children(traced.one(SEND))
+    children = traced.children(traced.send)
     assert [span.name for span in children if span.service == f"{SLUG}-web"] == ["EVALSHA"]
 
 
 @slow
 async def test_job_log_lines_carry_the_trace_and_span_ids(traced: Traced) -> None:
-    process = traced.one(PROCESS)
+    process = traced.process
     done = [line for line in traced.worker_lines if line.get("event") == "job_complete"]
     assert [(line["trace_id"], line["span_id"]) for line in done] == [
         (process.trace_id, process.span_id)
@@ -215,3 +249,21 @@ async def test_untracing_worker_keeps_a_carried_context_from_the_task(
         record = await session.get(JobRecord, job_id)
     assert record is not None
     assert (record.status, record.kwargs) == ("complete", message.kwargs)
+
+
+@slow
+async def test_replay_is_a_trace_of_its_own_linked_to_the_dead_job(traced: Traced) -> None:
+    replay = traced.one(SEND, f"{SLUG}-dlq")
+    assert (traced.replayed.returncode, replay.parent_span_id, replay.trace_id != ORIGIN_TRACE) == (
+        0,
+        "",
+        True,
+    ), traced.replayed.stderr
+    assert replay.links == [(ORIGIN_TRACE, ORIGIN_SPAN)]
+
+
+@slow
+async def test_replayed_job_runs_in_the_replays_trace(traced: Traced) -> None:
+    replay = traced.one(SEND, f"{SLUG}-dlq")
+    runs = [s for s in traced.children(replay) if s.name == PROCESS]
+    assert [(s.service, s.trace_id) for s in runs] == [(f"{SLUG}-worker", replay.trace_id)]
