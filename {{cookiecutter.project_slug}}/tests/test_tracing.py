@@ -8,6 +8,7 @@ only OTEL_EXPORTER_OTLP_ENDPOINT (and a short export delay) added.
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -21,6 +22,8 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.core import tracing
+from {{ cookiecutter.package_name }}.digests.tasks import send_activity_digest
 from {{ cookiecutter.package_name }}.jobs import JobRecord, Queue, run_burst
 from {{ cookiecutter.package_name }}.jobs.serializer import deserialize
 from {{ cookiecutter.package_name }}.jobs.trace_context import TRACE_CONTEXT_KWARG
@@ -28,7 +31,7 @@ from {{ cookiecutter.package_name }}.reports.tasks import generate_report
 from tests.conftest import make_settings
 from tests.live_service import FINAL_STATUSES, post_report, product_env, statuses_by, web
 from tests.otlp_receiver import ReceivedSpan, otlp_receiver
-from tests.processes import CLI, PROJECT_ROOT, WAIT_SECONDS, eventually, free_port
+from tests.processes import CLI, PROJECT_ROOT, WAIT_SECONDS, eventually, free_port, running
 
 SLUG = "{{ cookiecutter.project_slug }}"
 SEND = f"send {generate_report.name}"
@@ -36,6 +39,8 @@ SEND = f"send {generate_report.name}"
 ORIGIN_TRACE, ORIGIN_SPAN = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
 ORIGIN = {"traceparent": f"00-{ORIGIN_TRACE}-{ORIGIN_SPAN}-01"}
 PROCESS = f"process {generate_report.name}"
+CRON_SEND = f"send {send_activity_digest.name}"
+CRON_PROCESS = f"process {send_activity_digest.name}"
 
 
 @dataclass
@@ -110,7 +115,10 @@ async def traced(
             OTEL_BSP_SCHEDULE_DELAY="50",
             LOG_JSON="true",
         )
-        with web(env) as service, logged_worker(env, log):
+        # The scheduled queue's worker, its cron firing every second.
+        cron_env = {**env, "DIGEST_SCHEDULE": "* * * * * *"}
+        scheduled_worker = [*CLI, "worker", "--queue", send_activity_digest.queue]
+        with web(env) as service, logged_worker(env, log), running(scheduled_worker, env=cron_env):
             await service.wait_until_live()
             async with httpx.AsyncClient(base_url=service.base_url) as http:
                 answer = await post_report(http, work_seconds=0)
@@ -125,12 +133,14 @@ async def traced(
                 capture_output=True, text=True, timeout=WAIT_SECONDS,
             )  # fmt: skip
 
-            async def replayed_job_exported() -> bool:
+            async def replayed_and_cron_jobs_exported() -> bool:
                 spans = receiver.received()
                 sends = {s.span_id for s in spans if s.service == f"{SLUG}-dlq"}
-                return any(s.name == PROCESS and s.parent_span_id in sends for s in spans)
+                return any(s.name == PROCESS and s.parent_span_id in sends for s in spans) and any(
+                    s.name == CRON_PROCESS for s in spans
+                )
 
-            await eventually(replayed_job_exported, "the replayed job's span at the receiver")
+            await eventually(replayed_and_cron_jobs_exported, "the replayed and cron jobs' spans")
         # Both processes have stopped and flushed what they still held.
         lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
         yield Traced(job_id, statuses[job_id], receiver.received(), lines, replayed)
@@ -267,3 +277,36 @@ async def test_replayed_job_runs_in_the_replays_trace(traced: Traced) -> None:
     replay = traced.one(SEND, f"{SLUG}-dlq")
     runs = [s for s in traced.children(replay) if s.name == PROCESS]
     assert [(s.service, s.trace_id) for s in runs] == [(f"{SLUG}-worker", replay.trace_id)]
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {},
+        {"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"},
+        {"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"},
+        # What compose and the chart pass when nothing is chosen.
+        {"OTEL_TRACES_EXPORTER": "", "OTEL_EXPORTER_OTLP_ENDPOINT": " "},
+    ],
+    ids=["nothing", "exporter-none", "sdk-disabled", "empty"],
+)
+def test_tracing_stays_off_unless_an_exporter_is_chosen(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str]
+) -> None:
+    for name in [name for name in os.environ if name.startswith("OTEL_")]:
+        monkeypatch.delenv(name)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert (tracing.configure("{{ cookiecutter.project_slug }}-test"), tracing.enabled()) == (False, False)
+
+
+@slow
+async def test_cron_fire_time_is_a_trace_of_its_own(traced: Traced) -> None:
+    run = next(s for s in traced.spans if s.name == CRON_PROCESS)
+    send = next(s for s in traced.spans if s.span_id == run.parent_span_id)
+    assert (send.name, send.service, send.parent_span_id, send.links) == (
+        CRON_SEND,
+        f"{SLUG}-worker",
+        "",
+        [],
+    )
