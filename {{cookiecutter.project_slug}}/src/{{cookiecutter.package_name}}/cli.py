@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         # Registers every feature's tasks; `web` never loads them this early (core/exposition.py).
         importlib.import_module("{{ cookiecutter.package_name }}.tasks")
 {%- if cookiecutter.use_tracing %}
-    # Each command is a service of its own in a trace (`SLUG-worker`, `SLUG-dlq`); OTEL_SERVICE_NAME wins.
+    # Each command names its own service (SLUG-web, SLUG-worker, ...) unless OTEL_SERVICE_NAME does.
     tracing.configure(f"{{ cookiecutter.project_slug }}-{args.command}")
 {%- endif %}
     handler = args.handler
