@@ -285,7 +285,7 @@ async def test_replayed_job_runs_in_the_replays_trace(traced: Traced) -> None:
         {},
         {"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"},
         {"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"},
-        # What compose and the chart pass when nothing is chosen.
+        # What the deploy files pass when nothing is chosen.
         {"OTEL_TRACES_EXPORTER": "", "OTEL_EXPORTER_OTLP_ENDPOINT": " "},
     ],
     ids=["nothing", "exporter-none", "sdk-disabled", "empty"],
