@@ -28,7 +28,10 @@ MENTIONS = {
     "use_helm": re.compile(
         r"\bhelm\b|\bchart\b|\bkeda\b|scaledobject|servicemonitor|podmonitor|prometheusrule", re.IGNORECASE
     ),
+    "use_tracing": re.compile(r"opentelemetry|otel|tracing|traceparent", re.IGNORECASE),
 }
+# Packages of the tracing option. FastAPI itself requires opentelemetry-api, so that one stays.
+TRACING_PACKAGES = re.compile(r'^name = "(opentelemetry-(?!api")[a-z-]+)"', re.MULTILINE)
 # Files that legitimately record the answers themselves.
 ANSWER_RECORDS = {".cruft.json"}
 
@@ -72,15 +75,30 @@ def test_options_remove_exactly_their_files(bake: Bake, answers: dict[str, objec
             "deploy/prometheus/prometheus.yml",
             "deploy/helm",
             "tests/test_helm_values.py",
+            f"src/{DEFAULT_PACKAGE}/core/tracing.py",
+            f"src/{DEFAULT_PACKAGE}/jobs/_worker/tracing.py",
+            "tests/test_tracing.py",
+            "uv.without-tracing.lock",
         ]
     }
-    compose, helm = answers["use_compose"], answers["use_helm"]
+    compose, helm, tracing = answers["use_compose"], answers["use_helm"], answers["use_tracing"]
     assert present == {
         "compose.yaml": compose,
         "deploy/prometheus/prometheus.yml": compose,
         "deploy/helm": helm,
         "tests/test_helm_values.py": helm,
+        f"src/{DEFAULT_PACKAGE}/core/tracing.py": tracing,
+        f"src/{DEFAULT_PACKAGE}/jobs/_worker/tracing.py": tracing,
+        "tests/test_tracing.py": tracing,
+        "uv.without-tracing.lock": False,
     }
+
+
+@pytest.mark.parametrize("tracing", [True, False])
+def test_lock_file_holds_the_tracing_packages_only_with_tracing(bake: Bake, tracing: bool) -> None:
+    project = bake(use_tracing=tracing)
+    locked = TRACING_PACKAGES.findall((project.path / "uv.lock").read_text())
+    assert ("opentelemetry-sdk" in locked, bool(locked)) == (tracing, tracing), locked
 
 
 def test_boolean_answers_given_as_text_are_understood(bake: Bake) -> None:

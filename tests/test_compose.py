@@ -247,3 +247,12 @@ def test_compose_ports_match_the_scrape_targets(services: dict[str, dict[str, An
 def test_prometheus_config_goes_with_compose(bake) -> None:  # type: ignore[no-untyped-def]
     project: Project = bake(use_compose=False)
     assert (project.path / "deploy" / "prometheus" / "prometheus.yml").exists() is False
+
+
+def test_app_services_pass_the_tracing_settings_through(services: dict[str, dict[str, Any]]) -> None:
+    # The default bake traces; an empty value leaves tracing off (core/tracing.py).
+    exporters = {
+        name: services[name].get("environment", {}).get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        for name in APP_SERVICES
+    }
+    assert exporters == dict.fromkeys(APP_SERVICES, "${OTEL_EXPORTER_OTLP_ENDPOINT:-}")

@@ -171,10 +171,10 @@ def test_a_queue_can_be_removed(chart: Chart) -> None:
     assert (sorted(queues), workers) == (["default"], ["worker-default"])
 
 
-def test_schema_closes_every_object() -> None:
+def test_schema_closes_every_object(chart: Chart) -> None:
     """Each object in the schema lists its keys and rejects others, or is a map of strings, or a
     map whose names match a pattern and whose entries are a closed definition (the queues)."""
-    schema = json.loads((TEMPLATE_CHART / "values.schema.json").read_text())
+    schema = json.loads((chart.path / "values.schema.json").read_text())
     open_objects: list[str] = []
 
     def walk(node: Any, where: str) -> None:
@@ -732,3 +732,13 @@ def test_renamed_chart_renders(bake) -> None:  # type: ignore[no-untyped-def]
         "prod-billing-core-worker-default",
         "prod-billing-core-worker-scheduled",
     ]
+
+
+def test_tracing_settings_reach_the_pods_through_the_config_map(chart: Chart) -> None:
+    endpoint = "http://otel-collector.monitoring:4318"
+    release = chart.render(merged(SECRETS, {"config": {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}}))
+    assert release.one("ConfigMap", "config")["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == endpoint
+
+
+def test_schema_refuses_an_exporter_the_service_lacks(chart: Chart) -> None:
+    assert "OTEL_TRACES_EXPORTER" in render_error(chart, {"config": {"OTEL_TRACES_EXPORTER": "jaeger"}})

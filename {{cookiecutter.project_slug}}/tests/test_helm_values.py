@@ -20,6 +20,13 @@ NOT_FOR_CLUSTERS = {
     "DEBUG",  # production refuses it
     "PROMETHEUS_MULTIPROC_DIR",  # defaults to a fresh directory under the writable /tmp
 }
+{%- if cookiecutter.use_tracing %}
+# Not settings of ours: the OpenTelemetry SDK reads them itself (core/tracing.py).
+OPENTELEMETRY = {
+    "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG",
+}  # fmt: skip
+{%- endif %}
 
 
 def chart_config() -> set[str]:
@@ -29,6 +36,9 @@ def chart_config() -> set[str]:
 
 def test_helm_config_covers_every_other_setting() -> None:
     settings = setting_names()
+{%- if cookiecutter.use_tracing %}
+    settings |= OPENTELEMETRY
+{%- endif %}
     reachable = chart_config() | CHART_MANAGED | CHART_SECRET | NOT_FOR_CLUSTERS
     assert (settings - reachable, chart_config() - settings) == (set(), set())
 

@@ -21,6 +21,9 @@ from urllib.parse import urlsplit
 
 from {{ cookiecutter.package_name }} import features
 from {{ cookiecutter.package_name }}.config import InvalidSettings, Settings, get_settings
+{%- if cookiecutter.use_tracing %}
+from {{ cookiecutter.package_name }}.core import tracing
+{%- endif %}
 from {{ cookiecutter.package_name }}.jobs import cli as jobs_cli
 from {{ cookiecutter.package_name }}.jobs.registry import DEFAULT_QUEUE
 
@@ -189,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "needs_tasks", False):
         # Registers every feature's tasks; `web` never loads them this early (core/exposition.py).
         importlib.import_module("{{ cookiecutter.package_name }}.tasks")
+{%- if cookiecutter.use_tracing %}
+    # Each command names its own service (SLUG-web, SLUG-worker, ...) unless OTEL_SERVICE_NAME does.
+    tracing.configure(f"{{ cookiecutter.project_slug }}-{args.command}")
+{%- endif %}
     handler = args.handler
     code: int = handler(settings, args)
     return code

@@ -10,6 +10,9 @@ from fastapi import FastAPI
 
 from {{ cookiecutter.package_name }}.api import api_router
 from {{ cookiecutter.package_name }}.config import InvalidSettings, Settings, get_settings
+{%- if cookiecutter.use_tracing %}
+from {{ cookiecutter.package_name }}.core import tracing
+{%- endif %}
 from {{ cookiecutter.package_name }}.core.logging import configure_logging
 from {{ cookiecutter.package_name }}.web.api_docs import install_api_docs
 from {{ cookiecutter.package_name }}.web.body_limit import BodyLimitMiddleware
@@ -49,6 +52,10 @@ def _settings_or_exit() -> Settings:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or _settings_or_exit()
     configure_logging(json=settings.json_logs, level=settings.log_level)
+{%- if cookiecutter.use_tracing %}
+    # Before the lifespan creates the engine and the Redis client, so that both are instrumented.
+    tracing.configure("{{ cookiecutter.project_slug }}-web")
+{%- endif %}
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
@@ -84,4 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     install_api_docs(app, served=settings.api_docs_served)
     check_route_policies(app, settings)
+{%- if cookiecutter.use_tracing %}
+    tracing.instrument_web(app)
+{%- endif %}
     return app

@@ -4,6 +4,10 @@ import logging
 import sys
 
 import structlog
+{%- if cookiecutter.use_tracing %}
+
+from {{ cookiecutter.package_name }}.core.tracing import add_trace_ids
+{%- endif %}
 
 
 def configure_logging(*, json: bool, level: str = "INFO") -> None:
@@ -13,6 +17,9 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
     """
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+{%- if cookiecutter.use_tracing %}
+        add_trace_ids,
+{%- endif %}
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

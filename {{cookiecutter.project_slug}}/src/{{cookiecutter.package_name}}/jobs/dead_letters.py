@@ -10,6 +10,9 @@ from {{ cookiecutter.package_name }}.jobs.models import JobRecord, JobStatus
 from {{ cookiecutter.package_name }}.jobs.queue import Queue, new_job_id
 from {{ cookiecutter.package_name }}.jobs.registry import Message
 from {{ cookiecutter.package_name }}.jobs.submit import submit
+{%- if cookiecutter.use_tracing %}
+from {{ cookiecutter.package_name }}.jobs.trace_context import link_to_dead_job
+{%- endif %}
 
 _DEAD = JobRecord.status == JobStatus.DEAD
 # Replayed dead letters stay in the history, linked to their replay, but are no longer pending.
@@ -48,6 +51,9 @@ async def replay(
     new_id = new_job_id()
     record.replayed_as = new_id
     message = Message(task=record.task, kwargs=dict(record.kwargs))
+{%- if cookiecutter.use_tracing %}
+    await link_to_dead_job(queue.redis, job_id)
+{%- endif %}
     try:
         await submit(
             session, queue, message, request_id=record.request_id, job_id=new_id, replay_of=job_id

@@ -25,6 +25,9 @@ from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.jobs.models import JobStatus
 from {{ cookiecutter.package_name }}.jobs.registry import Message
 from {{ cookiecutter.package_name }}.jobs.serializer import describe_error, deserialize, serialize
+{%- if cookiecutter.use_tracing %}
+from {{ cookiecutter.package_name }}.jobs.trace_context import traced_enqueue
+{%- endif %}
 
 # The keyword that carries the enqueuing request's id to the worker, which binds it to its logs.
 REQUEST_ID_KWARG = "_request_id"
@@ -67,7 +70,9 @@ class Queue:
         # Short name -> Redis key, for every queue a worker may serve.
         self.keys = {name: settings.queue_key(name) for name in settings.queues}
         self._enqueue = redis.register_script(_ENQUEUE)
-
+{% if cookiecutter.use_tracing %}
+    @traced_enqueue
+{%- endif %}
     async def enqueue(
         self,
         message: Message,

@@ -24,6 +24,9 @@ from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.outages import is_outage
 from {{ cookiecutter.package_name }}.jobs._worker import metrics as job_metrics
 from {{ cookiecutter.package_name }}.jobs._worker.ledger import ClaimOutcome, JobRow, Ledger
+{%- if cookiecutter.use_tracing %}
+from {{ cookiecutter.package_name }}.jobs._worker.tracing import traced
+{%- endif %}
 from {{ cookiecutter.package_name }}.jobs.context import JobContext
 from {{ cookiecutter.package_name }}.jobs.models import JobStatus
 from {{ cookiecutter.package_name }}.jobs.queue import REQUEST_ID_KWARG
@@ -68,7 +71,11 @@ def as_arq_function(task: Task[Any], settings: Settings, ledger: Ledger) -> Func
             return await delivery.run()
 
     return func(
+{%- if cookiecutter.use_tracing %}
+        job_metrics.instrumented(task.name, traced(task.name, task.queue, run)),
+{%- else %}
         job_metrics.instrumented(task.name, run),
+{%- endif %}
         name=task.name,
         timeout=arq_timeout,
         max_tries=ARQ_MAX_TRIES,
