@@ -24,7 +24,9 @@ ResourcesDep = Annotated[Resources, Depends(get_resources)]
 async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
     """A session per request: the request owns the transaction, services never commit.
 
-    Routes that enqueue jobs commit through `jobs.submit`; anything left is rolled back.
+    A route that only accepts a job needs none (`web/submitter.py`); one that changes rows and
+    enqueues a job in the same transaction commits through `jobs.submit`. Anything left is rolled
+    back.
     """
     async with resources.sessions() as session:
         yield session

@@ -1,0 +1,88 @@
+"""`SubmitDep`: what a route that accepts a job needs, in one parameter.
+
+    @router.post("", status_code=202, response_model=JobAccepted)
+    async def create_report(body: ReportRequest, submit: SubmitDep) -> JobAccepted:
+        return await submit(generate_report.message(title=body.title))
+
+The call records the job's row (group-committed, `jobs/intake.py`), enqueues the job under the
+id its Idempotency-Key derives (a retry never makes a second job), stores the 202 for replay in
+the enqueue's own round trip, sets `Location` to the job's status URL and returns the
+`JobAccepted` body. The route requires an `Idempotency-Key` (400 without one, declared required
+in the OpenAPI document) and carries the request id into the job.
+"""
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+
+from {{ cookiecutter.package_name }}.jobs.models import JobStatus
+from {{ cookiecutter.package_name }}.jobs.queue import CompareAndSet
+from {{ cookiecutter.package_name }}.jobs.registry import Message
+from {{ cookiecutter.package_name }}.jobs.schemas import JobAccepted
+from {{ cookiecutter.package_name }}.web import idempotency
+from {{ cookiecutter.package_name }}.web.dependencies import RequestIdDep, ResourcesDep
+from {{ cookiecutter.package_name }}.web.idempotency import IdempotencyKeyDep
+from {{ cookiecutter.package_name }}.web.idempotency_store import StoredResponse
+from {{ cookiecutter.package_name }}.web.resources import Resources
+
+# The route that reports a job's status (`web/job_status.py`).
+STATUS_ROUTE = "get_job"
+
+
+class Submitter:
+    def __init__(
+        self,
+        request: Request,
+        response: Response,
+        resources: Resources,
+        request_id: str,
+        key: idempotency.IdempotentRequest,
+    ) -> None:
+        self._request = request
+        self._response = response
+        self._resources = resources
+        self._request_id = request_id
+        self._key = key
+
+    @property
+    def job_id(self) -> str:
+        """The id the job gets: the same for every retry of this request."""
+        return self._key.job_id
+
+    async def __call__(self, message: Message, *, defer_seconds: float = 0) -> JobAccepted:
+        """Accept `message` as a durable job; answer with what the client polls."""
+        job_id = self._key.job_id
+        status_url = self._request.app.url_path_for(STATUS_ROUTE, job_id=job_id)
+
+        def store_response(status: JobStatus) -> CompareAndSet | None:
+            # The 202 this route answers, stored for replay by the enqueue's own round trip.
+            accepted = JobAccepted(job_id=job_id, status=status, status_url=status_url)
+            headers = [("content-type", "application/json"), ("location", status_url)]
+            stored = StoredResponse(202, headers, accepted.model_dump_json().encode())
+            return idempotency.completion(self._request, stored)
+
+        submitted = await self._resources.intake.submit(
+            message,
+            request_id=self._request_id,
+            job_id=job_id,
+            defer_seconds=defer_seconds,
+            also=store_response,
+        )
+        if submitted.also_written is not None:
+            # The enqueue ran, and stored the response unless the claim had expired meanwhile.
+            idempotency.settled(self._request, written=submitted.also_written)
+        self._response.headers["Location"] = status_url
+        return JobAccepted(job_id=job_id, status=submitted.status, status_url=status_url)
+
+
+def get_submitter(
+    request: Request,
+    response: Response,
+    resources: ResourcesDep,
+    request_id: RequestIdDep,
+    key: IdempotencyKeyDep,
+) -> Submitter:
+    return Submitter(request, response, resources, request_id, key)
+
+
+SubmitDep = Annotated[Submitter, Depends(get_submitter)]
