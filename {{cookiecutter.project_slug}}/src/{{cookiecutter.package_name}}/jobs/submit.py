@@ -40,13 +40,15 @@ async def submit(
     job_id: str | None = None,
     defer_seconds: float = 0,
     replay_of: str | None = None,
+    also: Callable[[JobStatus], CompareAndSet | None] | None = None,
 ) -> Submitted:
     """Commit the session with the job's history row, then enqueue the job.
 
     A `job_id` that is known already (a retried request that derives its job id from its
     idempotency key) creates nothing new: the existing job is returned. If Redis cannot take the
     job the row is removed again and the caller gets a 503: the client retries, and no history
-    row claims a job that was never queued.
+    row claims a job that was never queued. `also(status)` names a key to write in the enqueue's
+    round trip (a request's idempotency record); `Submitted.also_written` says whether it was.
     """
     job_id = job_id or new_job_id()
     status = JobStatus.DEFERRED if defer_seconds > 0 else JobStatus.QUEUED
@@ -77,6 +79,7 @@ async def submit(
         defer_seconds=defer_seconds,
         request_id=request_id,
         discard=discard,
+        also=also,
     )
 
 

@@ -14,11 +14,13 @@ in the OpenAPI document) and carries the request id into the job.
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.package_name }}.jobs.models import JobStatus
 from {{ cookiecutter.package_name }}.jobs.queue import CompareAndSet
 from {{ cookiecutter.package_name }}.jobs.registry import Message
 from {{ cookiecutter.package_name }}.jobs.schemas import JobAccepted
+from {{ cookiecutter.package_name }}.jobs.submit import submit
 from {{ cookiecutter.package_name }}.web import idempotency
 from {{ cookiecutter.package_name }}.web.dependencies import RequestIdDep, ResourcesDep
 from {{ cookiecutter.package_name }}.web.idempotency import IdempotencyKeyDep
@@ -49,8 +51,14 @@ class Submitter:
         """The id the job gets: the same for every retry of this request."""
         return self._key.job_id
 
-    async def __call__(self, message: Message, *, defer_seconds: float = 0) -> JobAccepted:
-        """Accept `message` as a durable job; answer with what the client polls."""
+    async def __call__(
+        self, message: Message, *, defer_seconds: float = 0, session: AsyncSession | None = None
+    ) -> JobAccepted:
+        """Accept `message` as a durable job; answer with what the client polls.
+
+        A route that adds rows of its own passes its `session`: they commit together with the
+        job's row (`jobs.submit`), before the enqueue.
+        """
         job_id = self._key.job_id
         status_url = self._request.app.url_path_for(STATUS_ROUTE, job_id=job_id)
 
@@ -61,13 +69,24 @@ class Submitter:
             stored = StoredResponse(202, headers, accepted.model_dump_json().encode())
             return idempotency.completion(self._request, stored)
 
-        submitted = await self._resources.intake.submit(
-            message,
-            request_id=self._request_id,
-            job_id=job_id,
-            defer_seconds=defer_seconds,
-            also=store_response,
-        )
+        if session is None:
+            submitted = await self._resources.intake.submit(
+                message,
+                request_id=self._request_id,
+                job_id=job_id,
+                defer_seconds=defer_seconds,
+                also=store_response,
+            )
+        else:
+            submitted = await submit(
+                session,
+                self._resources.queue,
+                message,
+                request_id=self._request_id,
+                job_id=job_id,
+                defer_seconds=defer_seconds,
+                also=store_response,
+            )
         if submitted.also_written is not None:
             # The enqueue ran, and stored the response unless the claim had expired meanwhile.
             idempotency.settled(self._request, written=submitted.also_written)
