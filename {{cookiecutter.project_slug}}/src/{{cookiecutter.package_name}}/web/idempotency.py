@@ -116,7 +116,7 @@ class _Admitted:
 async def require_idempotency_key(
     request: Request, principal: PrincipalDep, resources: ResourcesDep, key: RequiredKeyHeader
 ) -> IdempotentRequest:
-    return await _claim(request, principal, resources)
+    return await claim_request(request, principal, resources)
 
 
 async def accept_idempotency_key(
@@ -124,7 +124,7 @@ async def accept_idempotency_key(
 ) -> IdempotentRequest | None:
     if key is None:
         return None
-    return await _claim(request, principal, resources)
+    return await claim_request(request, principal, resources)
 
 
 IdempotencyKeyDep = Annotated[IdempotentRequest, Depends(require_idempotency_key)]
@@ -185,16 +185,17 @@ def settled(request: Request, *, written: bool) -> None:
 
 def _takes_key(route: APIRoute) -> bool:
     # By endpoint function: routes compare by value and do not hash, and an endpoint's own
-    # parameters are where an Idempotency-Key dependency is declared.
+    # parameters are where an Idempotency-Key is declared.
     takes = _TAKES_KEY.get(route.endpoint)
     if takes is None:
-        takes = _depends_on(route.dependant, {require_idempotency_key, accept_idempotency_key})
-        _TAKES_KEY[route.endpoint] = takes
+        takes = _TAKES_KEY[route.endpoint] = _declares_key(route.dependant)
     return takes
 
 
-def _depends_on(dependant: Dependant, calls: set[object]) -> bool:
-    return any(sub.call in calls or _depends_on(sub, calls) for sub in dependant.dependencies)
+def _declares_key(dependant: Dependant) -> bool:
+    return any(field.alias == KEY_HEADER for field in dependant.header_params) or any(
+        _declares_key(sub) for sub in dependant.dependencies
+    )
 
 
 def _idempotent_request(request: Request, principal: str, key: str) -> IdempotentRequest:
@@ -203,7 +204,11 @@ def _idempotent_request(request: Request, principal: str, key: str) -> Idempoten
     return IdempotentRequest(key, hashlib.sha256(scope_text.encode()).hexdigest())
 
 
-async def _claim(request: Request, principal: str, resources: Resources) -> IdempotentRequest:
+async def claim_request(
+    request: Request, principal: str, resources: Resources
+) -> IdempotentRequest:
+    """Claim the request's key, or raise what an earlier request with it calls for (replay, 409,
+    422); for a dependency that declares the key header itself (`RequiredKeyHeader`)."""
     admitted: _Admitted | None = request.scope.get("state", {}).pop(ADMITTED_KEY, None)
     if admitted is not None:
         idempotent, claim, outcome = admitted.request, admitted.claim, admitted.outcome

@@ -28,9 +28,9 @@ from {{ cookiecutter.package_name }}.core.errors import ServiceUnavailable, TooM
 from {{ cookiecutter.package_name }}.core.metrics import metric_name
 from {{ cookiecutter.package_name }}.core.outages import Dependency, outage_of
 from {{ cookiecutter.package_name }}.web import idempotency
-from {{ cookiecutter.package_name }}.web.dependencies import ResourcesDep
 from {{ cookiecutter.package_name }}.web.gcra import Verdict
 from {{ cookiecutter.package_name }}.web.principal import PrincipalDep
+from {{ cookiecutter.package_name }}.web.resources import Resources
 
 log = structlog.get_logger(__name__)
 
@@ -69,8 +69,10 @@ def policy_for(settings: Settings, method: str, route_path: str) -> RateLimitPol
     return settings.rate_limit_routes.get(f"{method} {route_path}", settings.rate_limit_default)
 
 
-async def rate_limit(request: Request, principal: PrincipalDep, resources: ResourcesDep) -> None:
+async def rate_limit(request: Request, principal: PrincipalDep) -> None:
     """Spend one unit of the caller's quota for this route, or refuse the request with 429."""
+    # Not through ResourcesDep: every nested dependency costs FastAPI a solve per request.
+    resources: Resources = request.state.resources
     settings = resources.settings
     if not settings.rate_limit_enabled:
         return

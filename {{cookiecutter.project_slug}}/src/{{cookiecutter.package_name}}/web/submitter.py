@@ -11,10 +11,12 @@ the enqueue's own round trip, sets `Location` to the job's status URL and return
 in the OpenAPI document) and carries the request id into the job.
 """
 
+import functools
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.applications import Starlette
 
 from {{ cookiecutter.package_name }}.jobs.models import JobStatus
 from {{ cookiecutter.package_name }}.jobs.queue import CompareAndSet
@@ -22,13 +24,19 @@ from {{ cookiecutter.package_name }}.jobs.registry import Message
 from {{ cookiecutter.package_name }}.jobs.schemas import JobAccepted
 from {{ cookiecutter.package_name }}.jobs.submit import submit
 from {{ cookiecutter.package_name }}.web import idempotency
-from {{ cookiecutter.package_name }}.web.dependencies import RequestIdDep, ResourcesDep
-from {{ cookiecutter.package_name }}.web.idempotency import IdempotencyKeyDep
 from {{ cookiecutter.package_name }}.web.idempotency_store import StoredResponse
+from {{ cookiecutter.package_name }}.web.principal import PrincipalDep
 from {{ cookiecutter.package_name }}.web.resources import Resources
 
 # The route that reports a job's status (`web/job_status.py`).
 STATUS_ROUTE = "get_job"
+_PLACEHOLDER = "0job0id0"
+
+
+@functools.lru_cache(maxsize=16)
+def _status_path(app: Starlette) -> str:
+    """The status route's path with `{job_id}` in it: `url_path_for` walks every route."""
+    return app.url_path_for(STATUS_ROUTE, job_id=_PLACEHOLDER).replace(_PLACEHOLDER, "{job_id}")
 
 
 class Submitter:
@@ -60,7 +68,7 @@ class Submitter:
         job's row (`jobs.submit`), before the enqueue.
         """
         job_id = self._key.job_id
-        status_url = self._request.app.url_path_for(STATUS_ROUTE, job_id=job_id)
+        status_url = _status_path(self._request.app).format(job_id=job_id)
 
         def store_response(status: JobStatus) -> CompareAndSet | None:
             # The 202 this route answers, stored for replay by the enqueue's own round trip.
@@ -94,14 +102,17 @@ class Submitter:
         return JobAccepted(job_id=job_id, status=submitted.status, status_url=status_url)
 
 
-def get_submitter(
+async def get_submitter(
     request: Request,
     response: Response,
-    resources: ResourcesDep,
-    request_id: RequestIdDep,
-    key: IdempotencyKeyDep,
+    principal: PrincipalDep,
+    key: idempotency.RequiredKeyHeader,
 ) -> Submitter:
-    return Submitter(request, response, resources, request_id, key)
+    # The key is claimed here rather than through IdempotencyKeyDep, and the resources read from
+    # the request: each nested dependency costs FastAPI a solve on every request.
+    resources: Resources = request.state.resources
+    claimed = await idempotency.claim_request(request, principal, resources)
+    return Submitter(request, response, resources, request.state.request_id, claimed)
 
 
 SubmitDep = Annotated[Submitter, Depends(get_submitter)]
