@@ -69,14 +69,14 @@ async def test_reminder_runs_on_the_scheduled_worker(
 
 # What /metrics serves on each tier, less the queue gauges the web computes per scrape.
 WEB_METRICS = f"""
-from {DEFAULT_PACKAGE}.core import exposition
+from {DEFAULT_PACKAGE}.web import exposition
 from {DEFAULT_PACKAGE}.main import create_app
 create_app()
 print(exposition.render().decode())
 """
 WORKER_METRICS = f"""
 from {DEFAULT_PACKAGE} import tasks
-from {DEFAULT_PACKAGE}.core import exposition
+from {DEFAULT_PACKAGE}.web import exposition
 print(exposition.render().decode())
 """
 
