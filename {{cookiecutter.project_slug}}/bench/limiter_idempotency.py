@@ -291,9 +291,16 @@ def report(
         mean = statistics.fmean(samples[variant]) - statistics.fmean(base)
         median = statistics.median(samples[variant]) - statistics.median(base)
         print(f"  {label:<22}{mean:>+10.3f}{median:>+10.3f}")
-    both = statistics.fmean(samples["both (as shipped)"]) - statistics.fmean(base)
-    verdict = "PASS" if both <= TARGET_MS else "MISS"
-    print(f"\n  {verdict}  both layers add {both:.3f} ms per request (target <= {TARGET_MS} ms)")
+    shipped = samples["both (as shipped)"]
+    print()
+    # Both statistics: the mean carries every stall a busy machine puts into a run, the median
+    # what a request costs when nothing else intervenes.
+    for name, statistic in (("mean", statistics.fmean), ("median", statistics.median)):
+        both = statistic(shipped) - statistic(base)
+        verdict = "PASS" if both <= TARGET_MS else "MISS"
+        print(
+            f"  {verdict}  both layers add {both:.3f} ms per request by the {name} (target <= {TARGET_MS} ms)"
+        )
     print("\nEach layer's Redis work alone (no HTTP):")
     for label, micros in costs.items():
         print(f"  {label:<40}{micros:>8.0f} µs per call")

@@ -8,7 +8,13 @@ refused request claims nothing), and hands the outcome to the idempotency depend
 
 from redis.asyncio import Redis
 
-from {{ cookiecutter.package_name }}.web.gcra import GCRA_FUNCTION, GcraLimiter, Verdict, interval_us, verdict_of
+from {{ cookiecutter.package_name }}.web.gcra import (
+    GCRA_FUNCTION,
+    GcraLimiter,
+    Verdict,
+    interval_us,
+    verdict_of,
+)
 from {{ cookiecutter.package_name }}.web.idempotency_store import (
     CLAIM_FUNCTION,
     Claim,

@@ -40,6 +40,8 @@ def _status_path(app: Starlette) -> str:
 
 
 class Submitter:
+    """One request's way to accept a job (`SubmitDep`); call it once."""
+
     def __init__(
         self,
         request: Request,
@@ -106,6 +108,8 @@ async def get_submitter(
     request: Request,
     response: Response,
     principal: PrincipalDep,
+    # Declared for FastAPI: required in the OpenAPI document, 400 when missing. `claim_request`
+    # reads the raw headers itself, to refuse a key sent twice.
     key: idempotency.RequiredKeyHeader,
 ) -> Submitter:
     # The key is claimed here rather than through IdempotencyKeyDep, and the resources read from
