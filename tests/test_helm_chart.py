@@ -396,9 +396,10 @@ def test_settings_change_rolls_the_pods(chart: Chart, default_release: Rendered)
 
 def test_large_whole_numbers_render_as_integers(chart: Chart) -> None:
     """Helm reads numbers as floats; 2592000 must not reach the service as 2.592e+06."""
-    release = chart.render(merged(SECRETS, {"config": {"JOB_KEEP_RESULT_SECONDS": 2592000}}))
+    config = {"JOB_KEEP_RESULT_SECONDS": 2592000, "REDIS_SOCKET_TIMEOUT_SECONDS": 0.5}
+    release = chart.render(merged(SECRETS, {"config": config}))
     data = release.one("ConfigMap", "config")["data"]
-    assert (data["JOB_KEEP_RESULT_SECONDS"], data["RATE_LIMIT_TIMEOUT_SECONDS"]) == ("2592000", "0.25")
+    assert (data["JOB_KEEP_RESULT_SECONDS"], data["REDIS_SOCKET_TIMEOUT_SECONDS"]) == ("2592000", "0.5")
 
 
 def test_json_settings_reach_the_pods_verbatim(default_release: Rendered) -> None:

@@ -40,7 +40,8 @@ from {DEFAULT_PACKAGE}.jobs.cron import registered_crons
 
 
 async def test_invoice_route_has_its_own_policy(client: httpx.AsyncClient) -> None:
-    response = await client.post("/v1/invoices", json={{"customer": "Globex"}})
+    key = {{"Idempotency-Key": str(uuid.uuid4())}}
+    response = await client.post("/v1/invoices", json={{"customer": "Globex"}}, headers=key)
     assert response.headers["ratelimit-policy"] == '"invoices-create";q=10;w=60'
 
 
@@ -56,7 +57,8 @@ async def test_reminder_runs_on_the_scheduled_worker(
     queue: jobs.Queue,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    await client.post("/v1/invoices", json={{"customer": str(uuid.uuid4())}})
+    key = {{"Idempotency-Key": str(uuid.uuid4())}}
+    await client.post("/v1/invoices", json={{"customer": str(uuid.uuid4())}}, headers=key)
     message = count_unsent_invoices.message(scheduled_at="2026-01-05T09:00:00+00:00")
     async with sessions() as session:
         submitted = await jobs.submit(session, queue, message, request_id=None)
@@ -67,14 +69,14 @@ async def test_reminder_runs_on_the_scheduled_worker(
 
 # What /metrics serves on each tier, less the queue gauges the web computes per scrape.
 WEB_METRICS = f"""
-from {DEFAULT_PACKAGE}.core import exposition
+from {DEFAULT_PACKAGE}.web import exposition
 from {DEFAULT_PACKAGE}.main import create_app
 create_app()
 print(exposition.render().decode())
 """
 WORKER_METRICS = f"""
 from {DEFAULT_PACKAGE} import tasks
-from {DEFAULT_PACKAGE}.core import exposition
+from {DEFAULT_PACKAGE}.web import exposition
 print(exposition.render().decode())
 """
 

@@ -73,11 +73,14 @@ class Server:
 
 
 @contextmanager
-def web_server(ctx: BenchContext, workers: int) -> Iterator[Server]:
+def web_server(
+    ctx: BenchContext, workers: int, database_url: str | None = None
+) -> Iterator[Server]:
     port = free_port()
-    log = ctx.log(f"web-{workers}-workers")
+    log = ctx.log(f"web-{workers}-workers" + ("-relayed" if database_url else ""))
     args = [sys.executable, "-m", "bench.app", "--port", str(port), "--workers", str(workers)]
-    with child(args, log=log, env=ctx.service_env()) as process:
+    env = ctx.service_env(**({"DATABASE_URL": database_url} if database_url else {}))
+    with child(args, log=log, env=env) as process:
         yield Server(process.pid, f"http://127.0.0.1:{port}", log, workers)
 
 
@@ -165,16 +168,20 @@ async def connection_peaks(ctx: BenchContext) -> AsyncIterator[Peaks]:
 
 async def run(ctx: BenchContext) -> WebResults:
     results = WebResults(seconds=3 if ctx.quick else 8)
+    progress("enqueue path: starting uvicorn behind a counting Postgres relay")
+    async with round_trips.postgres_relay(ctx.database_url) as relay:
+        with web_server(ctx, 1, relay.database_url) as server:
+            await wait_ready(server)
+            for route in (ARQ, FULL):
+                progress(f"enqueue path: round trips of {route.path}")
+                counted = await round_trips.count(ctx.redis.url, server.url, route.path, relay)
+                results.redis_trips[route.key] = counted
     for workers in WEB_WORKER_COUNTS:
         progress(f"enqueue path: starting uvicorn with {workers_label(workers)}")
         with web_server(ctx, workers) as server:
             await wait_ready(server)
             if workers == 1:
                 results.rss_idle = rss_kib(server.pid)
-                for route in (ARQ, FULL):
-                    progress(f"enqueue path: Redis round trips of {route.path}")
-                    counted = await round_trips.count(ctx.redis.url, server.url, route.path)
-                    results.redis_trips[route.key] = counted
             for route in ROUTES:
                 progress(f"enqueue path: wrk on {route.path}, {workers_label(workers)}")
                 await wrk(server.url + route.path, 1)  # warm-up, not counted
@@ -238,14 +245,29 @@ def render(results: WebResults) -> Rendered:
         )
         for workers in WEB_WORKER_COUNTS
     ]
-    targets.append(
+    targets += [
+        Target(
+            f"full POST p99 / plain arq route p99, {workers_label(workers)}",
+            results.load[workers, FULL.key].p99_us / results.load[workers, ARQ.key].p99_us,
+            2.0,
+            True,
+        )
+        for workers in WEB_WORKER_COUNTS
+    ]
+    targets += [
         Target(
             "Redis round trips per accepted POST",
             results.redis_trips[FULL.key].round_trips,
-            4,
+            2,
             True,
-        )
-    )
+        ),
+        Target(
+            "Postgres round trips per accepted POST (sequential)",
+            results.redis_trips[FULL.key].postgres_round_trips,
+            1,
+            True,
+        ),
+    ]
     return [table.render(), trips, memory], targets
 
 

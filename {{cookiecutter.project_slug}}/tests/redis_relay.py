@@ -8,6 +8,7 @@ up. It relays any TCP protocol, so a test may put it in front of Postgres as wel
 """
 
 import asyncio
+from collections.abc import Callable
 from contextlib import suppress
 from urllib.parse import urlsplit
 
@@ -24,6 +25,9 @@ class RedisRelay:
         self._flowing = asyncio.Event()
         self._flowing.set()
         self.port = 0
+        # Reads from clients: with one request at a time, one per round trip (a request fits one
+        # read); tests/test_round_trips.py counts Postgres round trips with it.
+        self.client_reads = 0
 
     @property
     def url(self) -> str:
@@ -70,7 +74,7 @@ class RedisRelay:
             self._writers.add(upstream_writer)
             try:
                 await asyncio.gather(
-                    _pipe(reader, upstream_writer, self._flowing),
+                    _pipe(reader, upstream_writer, self._flowing, self._count),
                     _pipe(upstream_reader, writer, self._flowing),
                     return_exceptions=True,
                 )
@@ -80,12 +84,20 @@ class RedisRelay:
             self._writers.discard(writer)
             writer.close()
 
+    def _count(self) -> None:
+        self.client_reads += 1
+
 
 async def _pipe(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, flowing: asyncio.Event
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    flowing: asyncio.Event,
+    on_read: Callable[[], None] | None = None,
 ) -> None:
     try:
         while data := await reader.read(65536):
+            if on_read is not None:
+                on_read()
             await flowing.wait()
             writer.write(data)
             await writer.drain()

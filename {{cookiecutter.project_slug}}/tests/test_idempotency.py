@@ -301,3 +301,20 @@ async def test_retry_after_the_job_finished_and_expired_queues_nothing(
         "complete",
         0,
     )
+
+
+async def test_request_refused_by_the_rate_limit_claims_no_key(
+    settings: Settings, redis: Redis
+) -> None:
+    def limited(quota: int) -> Settings:
+        policy = RateLimitPolicy(name=f"reports-{quota}", quota=quota, window_seconds=3600)
+        return settings.model_copy(update={"rate_limit_routes": {"POST /v1/reports": policy}})
+
+    headers = key()
+    async with serve(create_app(limited(1))) as client:
+        await client.post("/v1/reports", json=report(), headers=key())
+        refused = await client.post("/v1/reports", json=report(), headers=headers)
+    # Another policy, another bucket: the same key goes through as if it were new.
+    async with serve(create_app(limited(10))) as client:
+        retried = await client.post("/v1/reports", json=report(), headers=headers)
+    assert (refused.status_code, retried.status_code) == (429, 202)

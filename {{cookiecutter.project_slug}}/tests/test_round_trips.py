@@ -1,21 +1,37 @@
-"""What an accepted POST costs in Redis: issue 7's budget is four round trips."""
+"""What an accepted POST costs: two Redis round trips and one Postgres round trip (issue 12).
+
+Redis: the rate-limit decision with the idempotency claim, then the enqueue with the stored
+response. Postgres: the job's row, group-committed in one statement.
+"""
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from sqlalchemy.engine import make_url
+
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.main import create_app
+from tests.conftest import serve
+from tests.redis_relay import RedisRelay
+
+BODY = {"title": "Costed", "work_seconds": 0}
+POSTS = 20
 
 
-async def test_accepted_post_makes_four_redis_round_trips(
+def fresh_key() -> dict[str, str]:
+    return {"Idempotency-Key": str(uuid.uuid4())}
+
+
+async def test_accepted_post_makes_two_redis_round_trips(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    body = {"title": "Costed", "work_seconds": 0}
     # Warm up: the first call of each script after a server start also loads it.
-    await client.post("/v1/reports", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+    await client.post("/v1/reports", json=BODY, headers=fresh_key())
 
     sent: list[str] = []
     execute_command: Callable[..., Awaitable[Any]] = Redis.execute_command
@@ -31,9 +47,35 @@ async def test_accepted_post_makes_four_redis_round_trips(
 
     monkeypatch.setattr(Redis, "execute_command", counted_command)
     monkeypatch.setattr(Pipeline, "execute", counted_pipeline)
-    response = await client.post(
-        "/v1/reports", json=body, headers={"Idempotency-Key": str(uuid.uuid4())}
-    )
+    response = await client.post("/v1/reports", json=BODY, headers=fresh_key())
 
-    # Rate limit, idempotency claim, enqueue, stored response: one script call each.
-    assert (response.status_code, sent) == (202, ["EVALSHA"] * 4)
+    # Rate limit with the idempotency claim; enqueue with the stored response.
+    assert (response.status_code, sent) == (202, ["EVALSHA"] * 2)
+
+
+@pytest.fixture
+async def database_relay(settings: Settings) -> AsyncIterator[RedisRelay]:
+    """A relay in front of this run's Postgres database, counting what clients send."""
+    relay = RedisRelay(settings.database_url.replace("postgresql+asyncpg", "redis", 1))
+    await relay.up()
+    yield relay
+    await relay.down()
+
+
+async def test_accepted_post_makes_one_postgres_round_trip(
+    settings: Settings, database_relay: RedisRelay
+) -> None:
+    url = make_url(settings.database_url).set(host="127.0.0.1", port=database_relay.port)
+    relayed = settings.model_copy(
+        update={"database_url": url.render_as_string(hide_password=False)}
+    )
+    async with serve(create_app(relayed)) as client:
+        # Warm up: the connection is opened and the statement prepared.
+        await client.post("/v1/reports", json=BODY, headers=fresh_key())
+        before = database_relay.client_reads
+        statuses = {
+            (await client.post("/v1/reports", json=BODY, headers=fresh_key())).status_code
+            for _ in range(POSTS)
+        }
+        round_trips = database_relay.client_reads - before
+    assert (statuses, round_trips / POSTS) == ({202}, 1)

@@ -97,8 +97,6 @@ class Settings(BaseSettings):
     rate_limit_routes: dict[str, RateLimitPolicy] = {
         "POST /v1/reports": RateLimitPolicy(name="reports-create", quota=30, window_seconds=60),
     }
-    # The limiter's own budget per decision: past it, the policy's fail_open decides.
-    rate_limit_timeout_seconds: float = Field(default=0.25, gt=0, le=5)
     # Proxies whose X-Forwarded-For is believed (CIDRs); from anyone else the header is ignored.
     trusted_proxies: list[IPvAnyNetwork] = []
 

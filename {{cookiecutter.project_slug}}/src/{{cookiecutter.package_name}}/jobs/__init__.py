@@ -5,14 +5,17 @@ What features use:
     cron                    run a task on a schedule, once per scheduled time       (cron.py)
     JobContext              what a task receives                                    (context.py)
     Backoff                 a task's retry policy                                   (retry.py)
-    submit, Submitted       record, commit, then enqueue, from a route              (submit.py)
+    submit, Submitted       record, commit, then enqueue, with the caller's session (submit.py)
     get_status, JobView     a job's status: the history's final word, else Redis    (status.py)
     run_once                a side effect once per business key                     (run_once.py)
     Queue, new_job_id       the producer, for enqueues outside a request            (queue.py)
 
-What the service's entry points use: `run_worker` and `run_burst` (the private `_worker`
-package: runner, group-committed job history, schedules, arq adapter, probes), `backlog` (queue
-gauges the web tier serves), `cli` (`dlq`), `dead_letters`.
+What the web tier uses: `intake.Intake`, the accept path (rows group-committed, then enqueued;
+`web/submitter.py` puts it behind `SubmitDep`).
+
+What the service's entry points use: `run_worker` and `run_burst` (the private `_worker` package:
+runner, group-committed job history, schedules, arq adapter, probes), `backlog` (queue gauges the
+web tier serves), `cli` (`dlq`), `dead_letters`.
 """
 
 from typing import TYPE_CHECKING

@@ -32,16 +32,37 @@ from {{ cookiecutter.package_name }}.jobs.trace_context import traced_enqueue
 # The keyword that carries the enqueuing request's id to the worker, which binds it to its logs.
 REQUEST_ID_KWARG = "_request_id"
 
-# KEYS: job, result, queue. ARGV: payload, score (ms), job key TTL (ms), job id.
+# KEYS: job, result, queue[, a key to set alongside]. ARGV: payload, score (ms), job key TTL (ms),
+# job id[, the value that key must hold, its new value, its TTL (ms)].
 # A job id that arq still knows (queued, running or with a stored result) is not enqueued again.
+# Returns {enqueued (0|1), set (0|1)}: the extra key is set whether or not the job was new.
 _ENQUEUE = """
-if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then
-  return 0
+local created = 0
+if redis.call('EXISTS', KEYS[1], KEYS[2]) == 0 then
+  redis.call('PSETEX', KEYS[1], ARGV[3], ARGV[1])
+  redis.call('ZADD', KEYS[3], ARGV[2], ARGV[4])
+  created = 1
 end
-redis.call('PSETEX', KEYS[1], ARGV[3], ARGV[1])
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[4])
-return 1
+local set = 0
+if KEYS[4] and redis.call('GET', KEYS[4]) == ARGV[5] then
+  redis.call('SET', KEYS[4], ARGV[6], 'PX', ARGV[7])
+  set = 1
+end
+return {created, set}
 """
+
+
+@dataclass(frozen=True, slots=True)
+class CompareAndSet:
+    """A key to write in the enqueue's own round trip, if it still holds `expected`.
+
+    The web tier stores an idempotent request's response this way (`web/idempotency.py`).
+    """
+
+    key: str
+    expected: bytes
+    value: bytes
+    ttl_ms: int
 
 
 def new_job_id() -> str:
@@ -70,9 +91,7 @@ class Queue:
         # Short name -> Redis key, for every queue a worker may serve.
         self.keys = {name: settings.queue_key(name) for name in settings.queues}
         self._enqueue = redis.register_script(_ENQUEUE)
-{% if cookiecutter.use_tracing %}
-    @traced_enqueue
-{%- endif %}
+
     async def enqueue(
         self,
         message: Message,
@@ -83,6 +102,26 @@ class Queue:
     ) -> str | None:
         """Enqueue a task call; returns its job id, or None if that job id is already known."""
         job_id = job_id or new_job_id()
+        created, _ = await self.enqueue_and_set(
+            message, job_id=job_id, defer_seconds=defer_seconds, request_id=request_id
+        )
+        return job_id if created else None
+{% if cookiecutter.use_tracing %}
+    @traced_enqueue
+{%- endif %}
+    async def enqueue_and_set(
+        self,
+        message: Message,
+        *,
+        job_id: str,
+        defer_seconds: float = 0,
+        request_id: str | None = None,
+        also: CompareAndSet | None = None,
+    ) -> tuple[bool, bool]:
+        """Enqueue unless `job_id` is known, and apply `also`, in one round trip.
+
+        Returns whether the job was enqueued, and whether `also` was written.
+        """
         enqueued_ms = int(time.time() * 1000)
         defer_ms = max(int(defer_seconds * 1000), 0)
         kwargs = dict(message.kwargs)
@@ -92,11 +131,18 @@ class Queue:
         if key is None:
             raise ValueError(f"task {message.task!r} is on queue {message.queue!r}, not in QUEUES")
         payload = serialize_job(message.task, (), kwargs, 1, enqueued_ms, serializer=serialize)
-        created = await self._enqueue(
-            keys=[job_key_prefix + job_id, result_key_prefix + job_id, key],
-            args=[payload, enqueued_ms + defer_ms, defer_ms + expires_extra_ms, job_id],
-        )
-        return job_id if created else None
+        keys = [job_key_prefix + job_id, result_key_prefix + job_id, key]
+        args: list[bytes | str | int] = [
+            payload,
+            enqueued_ms + defer_ms,
+            defer_ms + expires_extra_ms,
+            job_id,
+        ]
+        if also is not None:
+            keys.append(also.key)
+            args += [also.expected, also.value, also.ttl_ms]
+        created, written = await self._enqueue(keys=keys, args=args)
+        return bool(created), bool(written)
 
     async def live_state(self, job_id: str) -> LiveState | None:
         """The job's state from Redis, or None once arq has forgotten it."""

@@ -1,6 +1,6 @@
 """Trace context across the queue: a job carries the W3C trace context of its enqueue.
 
-`Queue.enqueue` runs in a PRODUCER span, `send TASK`, a child of whatever span is current (the
+`Queue.enqueue_and_set`, which every enqueue goes through, runs in a PRODUCER span, `send TASK`, a child of whatever span is current (the
 request's, in the web tier). The job's keyword arguments carry that span's `traceparent` and
 `tracestate` under TRACE_CONTEXT_KWARG, beside the request id, and the worker runs the job in a
 child of it (jobs/_worker/tracing.py), which takes the argument out before the task sees it.
@@ -31,7 +31,8 @@ MESSAGING_SYSTEM = "arq"
 
 P = ParamSpec("P")
 Q = TypeVar("Q")
-Enqueue = Callable[Concatenate[Q, Message, P], Awaitable[str | None]]
+# `Queue.enqueue_and_set`: (queue, message, *, job_id, ...) -> (enqueued, also written).
+Enqueue = Callable[Concatenate[Q, Message, P], Awaitable[tuple[bool, bool]]]
 
 _tracer = trace.get_tracer(__name__)
 # What the next enqueue in this context links to (set by `link_to_dead_job`), used once.
@@ -59,12 +60,12 @@ async def _dead_job_link(redis: Redis, job_id: str) -> Link | None:
 
 
 def traced_enqueue(enqueue: Enqueue[Q, P]) -> Enqueue[Q, P]:
-    """Run `Queue.enqueue` in a PRODUCER span whose context travels with the job."""
+    """Run `Queue.enqueue_and_set` in a PRODUCER span whose context travels with the job."""
 
     @functools.wraps(enqueue)
     async def enqueue_in_span(
         queue: Q, message: Message, /, *args: P.args, **kwargs: P.kwargs
-    ) -> str | None:
+    ) -> tuple[bool, bool]:
         if not tracing.enabled():
             return await enqueue(queue, message, *args, **kwargs)
         attributes = {
@@ -84,12 +85,12 @@ def traced_enqueue(enqueue: Enqueue[Q, P]) -> Enqueue[Q, P]:
             links=[origin] if origin else None,
         ) as span:
             carried = {**message.kwargs, TRACE_CONTEXT_KWARG: tracing.carrier()}
-            job_id = await enqueue(queue, replace(message, kwargs=carried), *args, **kwargs)
-            # None: the job id was known already and nothing was queued.
-            span.set_attribute("job.created", job_id is not None)
-            known_id = job_id or kwargs.get("job_id")
-            if isinstance(known_id, str):
-                span.set_attribute("messaging.message.id", known_id)
-            return job_id
+            outcome = await enqueue(queue, replace(message, kwargs=carried), *args, **kwargs)
+            # False: the job id was known already and nothing was queued.
+            span.set_attribute("job.created", outcome[0])
+            job_id = kwargs.get("job_id")
+            if isinstance(job_id, str):
+                span.set_attribute("messaging.message.id", job_id)
+            return outcome
 
     return enqueue_in_span

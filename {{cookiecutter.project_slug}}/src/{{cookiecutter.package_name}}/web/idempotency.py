@@ -17,26 +17,35 @@ A later request with the same key gets:
 
 A route that enqueues a job uses `IdempotentRequest.job_id` as the job's id: even a retry after the
 record has expired is recognised by the queue instead of creating a second job.
+
+Round trips: on a rate-limited route the claim is made in the rate limiter's script
+(`web/admission.py`), and a route that submits a job stores its response in the enqueue's script
+(`web/submitter.py`): the middleware then has nothing left to do.
 """
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 from fastapi import Depends, Header, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from {{ cookiecutter.package_name }}.core.errors import BadRequest, Conflict, UnprocessableContent
 from {{ cookiecutter.package_name }}.core.metrics import metric_name
+from {{ cookiecutter.package_name }}.jobs.queue import CompareAndSet
 from {{ cookiecutter.package_name }}.web.dependencies import ResourcesDep
 from {{ cookiecutter.package_name }}.web.idempotency_store import (
     Claim,
     IdempotencyStore,
+    Record,
     StoredResponse,
 )
 from {{ cookiecutter.package_name }}.web.principal import PrincipalDep
@@ -54,21 +63,21 @@ STORED_HEADERS = frozenset({b"content-type", b"location"})
 _VALID_KEY = re.compile(r"^[A-Za-z0-9._:~+/=-]{1,255}$")
 # Where a claim waits, in the request's state, for the middleware to settle it.
 STATE_KEY = "idempotency_claim"
+# Where the rate limiter leaves the outcome of the claim it made (`web/admission.py`).
+ADMITTED_KEY = "idempotency_admitted"
+_TAKES_KEY: dict[Callable[..., Any], bool] = {}
 
 OUTCOMES = Counter(
     metric_name("idempotency_requests_total"),
     "Requests with an Idempotency-Key by outcome: claimed, replayed, in_flight, "
-    "payload_mismatch, missing, invalid, stored, released, claim_expired, store_failed.",
+    "payload_mismatch, invalid, stored, released, claim_expired, store_failed.",
     ["outcome"],
 )
 
-KeyHeader = Annotated[
-    str | None,
-    Header(
-        alias=KEY_HEADER,
-        description="A unique key per operation (e.g. a UUID) that makes retries safe.",
-    ),
-]
+_DESCRIPTION = "A unique key per operation (e.g. a UUID) that makes retries safe."
+# Required in the OpenAPI document; a request without it is answered 400 (`web/problems.py`).
+RequiredKeyHeader = Annotated[str, Header(alias=KEY_HEADER, description=_DESCRIPTION)]
+KeyHeader = Annotated[str | None, Header(alias=KEY_HEADER, description=_DESCRIPTION)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +106,17 @@ class _Held:
     claim: Claim
 
 
+@dataclass(frozen=True, slots=True)
+class _Admitted:
+    request: IdempotentRequest
+    claim: Claim
+    outcome: Claim | Record
+
+
 async def require_idempotency_key(
-    request: Request, principal: PrincipalDep, resources: ResourcesDep, key: KeyHeader = None
+    request: Request, principal: PrincipalDep, resources: ResourcesDep, key: RequiredKeyHeader
 ) -> IdempotentRequest:
-    if key is None:
-        OUTCOMES.labels("missing").inc()
-        raise BadRequest(
-            f"This operation requires an {KEY_HEADER} header, e.g. a UUID per operation.",
-            header=KEY_HEADER,
-        )
-    return await _claim(request, principal, resources)
+    return await claim_request(request, principal, resources)
 
 
 async def accept_idempotency_key(
@@ -114,26 +124,104 @@ async def accept_idempotency_key(
 ) -> IdempotentRequest | None:
     if key is None:
         return None
-    return await _claim(request, principal, resources)
+    return await claim_request(request, principal, resources)
 
 
 IdempotencyKeyDep = Annotated[IdempotentRequest, Depends(require_idempotency_key)]
 OptionalIdempotencyKeyDep = Annotated[IdempotentRequest | None, Depends(accept_idempotency_key)]
 
 
-async def _claim(request: Request, principal: str, resources: Resources) -> IdempotentRequest:
-    key = _parse_key(request.headers.getlist(KEY_HEADER))
+async def prepare_claim(
+    request: Request, principal: str, resources: Resources
+) -> tuple[IdempotentRequest, Claim] | None:
+    """The claim this request's key would make, for the rate limiter to make in its round trip.
+
+    None on a route that takes no key, or when the key is missing or malformed: the dependency
+    then answers the request itself.
+    """
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not _takes_key(route):
+        return None
+    values = request.headers.getlist(KEY_HEADER)
+    if len(values) != 1 or (key := _valid_key(values[0])) is None:
+        return None
+    idempotent = _idempotent_request(request, principal, key)
+    claim = resources.idempotency.prepare(idempotent.scoped_key, await _fingerprint(request))
+    return idempotent, claim
+
+
+def hand_over(
+    request: Request,
+    store: IdempotencyStore,
+    prepared: tuple[IdempotentRequest, Claim],
+    outcome: Claim | Record,
+) -> None:
+    """Leave the outcome of a claim made by the rate limiter for the dependency."""
+    state = request.scope.setdefault("state", {})
+    state[ADMITTED_KEY] = _Admitted(*prepared, outcome)
+    if isinstance(outcome, Claim):
+        # Held from now on: should the request end before the dependency runs, the middleware
+        # still releases or completes the claim.
+        state[STATE_KEY] = _Held(store, outcome)
+
+
+def completion(request: Request, response: StoredResponse) -> CompareAndSet | None:
+    """The write that stores `response` for replay, for a caller that makes it in its own round
+    trip; then call `settled` with whether it was written."""
+    held: _Held | None = request.scope.get("state", {}).get(STATE_KEY)
+    return held.store.completion(held.claim, response) if held else None
+
+
+def settled(request: Request, *, written: bool) -> None:
+    """The claim's response was stored (or the claim had expired): the middleware has nothing left."""
+    if request.scope.get("state", {}).pop(STATE_KEY, None) is None:
+        return
+    if written:
+        OUTCOMES.labels("stored").inc()
+    else:
+        OUTCOMES.labels("claim_expired").inc()
+        log.warning("idempotency_claim_expired", status=202)
+
+
+def _takes_key(route: APIRoute) -> bool:
+    # By endpoint function: routes compare by value and do not hash, and an endpoint's own
+    # parameters are where an Idempotency-Key is declared.
+    takes = _TAKES_KEY.get(route.endpoint)
+    if takes is None:
+        takes = _TAKES_KEY[route.endpoint] = _declares_key(route.dependant)
+    return takes
+
+
+def _declares_key(dependant: Dependant) -> bool:
+    return any(field.alias == KEY_HEADER for field in dependant.header_params) or any(
+        _declares_key(sub) for sub in dependant.dependencies
+    )
+
+
+def _idempotent_request(request: Request, principal: str, key: str) -> IdempotentRequest:
     route_path = getattr(request.scope.get("route"), "path", request.url.path)
     scope_text = f"{principal}\n{request.method} {route_path}\n{key}"
-    scoped_key = hashlib.sha256(scope_text.encode()).hexdigest()
-    fingerprint = await _fingerprint(request)
+    return IdempotentRequest(key, hashlib.sha256(scope_text.encode()).hexdigest())
 
-    outcome = await resources.idempotency.claim(scoped_key, fingerprint)
+
+async def claim_request(
+    request: Request, principal: str, resources: Resources
+) -> IdempotentRequest:
+    """Claim the request's key, or raise what an earlier request with it calls for (replay, 409,
+    422); for a dependency that declares the key header itself (`RequiredKeyHeader`)."""
+    admitted: _Admitted | None = request.scope.get("state", {}).pop(ADMITTED_KEY, None)
+    if admitted is not None:
+        idempotent, claim, outcome = admitted.request, admitted.claim, admitted.outcome
+    else:
+        key = _parse_key(request.headers.getlist(KEY_HEADER))
+        idempotent = _idempotent_request(request, principal, key)
+        claim = resources.idempotency.prepare(idempotent.scoped_key, await _fingerprint(request))
+        outcome = await resources.idempotency.claim_prepared(claim)
     if isinstance(outcome, Claim):
         OUTCOMES.labels("claimed").inc()
         request.scope.setdefault("state", {})[STATE_KEY] = _Held(resources.idempotency, outcome)
-        return IdempotentRequest(key, scoped_key)
-    if outcome.fingerprint != fingerprint:
+        return idempotent
+    if outcome.fingerprint != claim.fingerprint:
         OUTCOMES.labels("payload_mismatch").inc()
         raise UnprocessableContent(
             f"This {KEY_HEADER} was used for a different request; use a new key per operation.",
@@ -153,16 +241,21 @@ def _parse_key(values: list[str]) -> str:
     if len(values) != 1:
         OUTCOMES.labels("invalid").inc()
         raise BadRequest(f"Send one {KEY_HEADER} header, not {len(values)}.", header=KEY_HEADER)
-    value = values[0].strip()
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        value = value[1:-1]
-    if not _VALID_KEY.match(value):
+    key = _valid_key(values[0])
+    if key is None:
         OUTCOMES.labels("invalid").inc()
         raise BadRequest(
             f"{KEY_HEADER} must be 1-255 characters of A-Z a-z 0-9 . _ : ~ + / = -",
             header=KEY_HEADER,
         )
-    return value
+    return key
+
+
+def _valid_key(value: str) -> str | None:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    return value if _VALID_KEY.match(value) else None
 
 
 async def _fingerprint(request: Request) -> str:

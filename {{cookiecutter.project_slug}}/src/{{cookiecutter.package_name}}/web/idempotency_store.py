@@ -16,18 +16,25 @@ from typing import Any
 import msgpack
 from redis.asyncio import Redis
 
+from {{ cookiecutter.package_name }}.jobs.queue import CompareAndSet
+
 _PENDING = b"pending:"
 _DONE = b"done:"
 
-# KEYS: record. ARGV: pending marker, TTL (ms). Returns the existing record, or nil once claimed.
-_CLAIM = """
-local current = redis.call('GET', KEYS[1])
-if current then
-  return current
+# claim(record key, pending marker, TTL in ms), a Lua function that `web/admission.py` also runs,
+# next to a rate-limit decision. Returns the existing record, or false once claimed.
+CLAIM_FUNCTION = """
+local function claim(key, marker, ttl)
+  local current = redis.call('GET', key)
+  if current then
+    return current
+  end
+  redis.call('SET', key, marker, 'PX', ttl)
+  return false
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return false
 """
+# KEYS: record. ARGV: pending marker, TTL (ms).
+_CLAIM = CLAIM_FUNCTION + "return claim(KEYS[1], ARGV[1], ARGV[2])"
 
 # KEYS: record. ARGV: our pending marker, the finished record (empty: release), its TTL (ms).
 _SETTLE = """
@@ -78,17 +85,28 @@ class IdempotencyStore:
         self._in_flight_ms = in_flight_seconds * 1000
         self._retention_ms = retention_seconds * 1000
 
+    @property
+    def in_flight_ms(self) -> int:
+        return self._in_flight_ms
+
+    def prepare(self, scoped_key: str, fingerprint: str) -> Claim:
+        """The claim this request would hold: `claim` (or `web/admission.py`) makes it."""
+        marker = _PENDING + f"{fingerprint}:{secrets.token_hex(8)}".encode()
+        return Claim(self._prefix + scoped_key, fingerprint, marker)
+
     async def claim(self, scoped_key: str, fingerprint: str) -> Claim | Record:
         """Claim the key for this request, or return the record an earlier request left."""
-        key = self._prefix + scoped_key
-        marker = _PENDING + f"{fingerprint}:{secrets.token_hex(8)}".encode()
-        existing = await self._claim(keys=[key], args=[marker, self._in_flight_ms])
-        if existing is None:
-            return Claim(key, fingerprint, marker)
-        return _parse(existing)
+        return await self.claim_prepared(self.prepare(scoped_key, fingerprint))
 
-    async def complete(self, claim: Claim, response: StoredResponse) -> bool:
-        """Store the response for replay; False if the claim had expired (nothing stored)."""
+    async def claim_prepared(self, claim: Claim) -> Claim | Record:
+        existing = await self._claim(keys=[claim.key], args=[claim.marker, self._in_flight_ms])
+        return outcome_of(claim, existing)
+
+    def completion(self, claim: Claim, response: StoredResponse) -> CompareAndSet:
+        """The write that stores `response` for replay, if `claim` still holds the key.
+
+        For a caller that makes it in a round trip of its own (`Queue.enqueue_and_set`).
+        """
         record = _DONE + msgpack.packb(
             {
                 "fingerprint": claim.fingerprint,
@@ -98,12 +116,22 @@ class IdempotencyStore:
             },
             use_bin_type=True,
         )
-        args = [claim.marker, record, self._retention_ms]
+        return CompareAndSet(claim.key, claim.marker, record, self._retention_ms)
+
+    async def complete(self, claim: Claim, response: StoredResponse) -> bool:
+        """Store the response for replay; False if the claim had expired (nothing stored)."""
+        write = self.completion(claim, response)
+        args: list[bytes | int] = [write.expected, write.value, write.ttl_ms]
         return bool(await self._settle(keys=[claim.key], args=args))
 
     async def release(self, claim: Claim) -> bool:
         """Free the key so that a retry runs again; False if the claim had expired already."""
         return bool(await self._settle(keys=[claim.key], args=[claim.marker, b"", 0]))
+
+
+def outcome_of(claim: Claim, existing: bytes | None) -> Claim | Record:
+    """What a claim script answered: nothing (the claim is ours), or the record found instead."""
+    return claim if existing is None else _parse(existing)
 
 
 def _parse(value: bytes) -> Record:

@@ -21,7 +21,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from {{ cookiecutter.package_name }}.web.dependencies import SettingsDep
+from {{ cookiecutter.package_name }}.config import Settings
 
 Network = IPv4Network | IPv6Network
 
@@ -56,8 +56,14 @@ def principal_for(address: str | None) -> str:
     return f"ip:{parsed}"
 
 
-def get_principal(request: Request, settings: SettingsDep) -> str:
-    """The client IP; replace this dependency to limit and scope keys by user or API key."""
+async def get_principal(request: Request) -> str:
+    """The client IP; replace this dependency to limit and scope keys by user or API key.
+
+    `async def`, like every dependency on the hot path: a plain `def` runs in the thread pool. The
+    settings are read from the request, not through a dependency: FastAPI solves every nested
+    dependency again on every request.
+    """
+    settings: Settings = request.state.resources.settings
     peer = request.client.host if request.client else None
     forwarded = request.headers.getlist("x-forwarded-for") if settings.trusted_proxies else []
     return principal_for(client_address(peer, forwarded, settings.trusted_proxies))

@@ -149,7 +149,16 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     # A body that is not JSON at all is a malformed request, not a semantic error.
     if any(err["type"] == "json_invalid" for err in errors):
         return problem(HTTPStatus.BAD_REQUEST, "The request body is not valid JSON.", errors=errors)
+    # So is a request without a header the operation requires (e.g. an Idempotency-Key).
+    missing = [err["loc"][1] for err in errors if err["type"] == "missing" and _in_header(err)]
+    if missing:
+        detail = f"This operation requires the {', '.join(map(str, missing))} header."
+        return problem(HTTPStatus.BAD_REQUEST, detail, errors=errors, header=missing[0])
     return problem(HTTPStatus.UNPROCESSABLE_ENTITY, "The request failed validation.", errors=errors)
+
+
+def _in_header(error: dict[str, Any]) -> bool:
+    return len(error["loc"]) == 2 and error["loc"][0] == "header"
 
 
 def dependency_down(dependency: Dependency, exc: BaseException) -> JSONResponse:

@@ -2,12 +2,17 @@
 
 `rate_limit` is a dependency of the API routers (`api.py`): it picks the route's policy
 (`RATE_LIMIT_ROUTES`, else `RATE_LIMIT_DEFAULT`), spends one unit of the caller's quota and
-refuses the request with a 429 problem once the quota is spent. `RateLimitHeadersMiddleware` then
+refuses the request with a 429 problem once the quota is spent. On a route that takes an
+Idempotency-Key, the key's claim rides in the same round trip (`web/admission.py`).
+
+The decision waits for Redis as long as the Redis client does (`REDIS_SOCKET_TIMEOUT_SECONDS`).
+Only an outage (`core/outages.py`: Redis refused, reset or timed out) lets the policy decide
+between admitting (`fail_open`) and a 503: a busy event loop that answers late is never a reason
+to admit a request past its quota. `RateLimitHeadersMiddleware` then
 writes the IETF RateLimit headers on whatever response the request ends with: a success, an error
 or an idempotent replay.
 """
 
-import asyncio
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -22,9 +27,10 @@ from {{ cookiecutter.package_name }}.config import RateLimitPolicy, Settings
 from {{ cookiecutter.package_name }}.core.errors import ServiceUnavailable, TooManyRequests
 from {{ cookiecutter.package_name }}.core.metrics import metric_name
 from {{ cookiecutter.package_name }}.core.outages import Dependency, outage_of
-from {{ cookiecutter.package_name }}.web.dependencies import ResourcesDep
+from {{ cookiecutter.package_name }}.web import idempotency
 from {{ cookiecutter.package_name }}.web.gcra import Verdict
 from {{ cookiecutter.package_name }}.web.principal import PrincipalDep
+from {{ cookiecutter.package_name }}.web.resources import Resources
 
 log = structlog.get_logger(__name__)
 
@@ -63,23 +69,26 @@ def policy_for(settings: Settings, method: str, route_path: str) -> RateLimitPol
     return settings.rate_limit_routes.get(f"{method} {route_path}", settings.rate_limit_default)
 
 
-async def rate_limit(request: Request, principal: PrincipalDep, resources: ResourcesDep) -> None:
+async def rate_limit(request: Request, principal: PrincipalDep) -> None:
     """Spend one unit of the caller's quota for this route, or refuse the request with 429."""
+    # Not through ResourcesDep: every nested dependency costs FastAPI a solve per request.
+    resources: Resources = request.state.resources
     settings = resources.settings
     if not settings.rate_limit_enabled:
         return
     route_path = getattr(request.scope.get("route"), "path", request.url.path)
     policy = policy_for(settings, request.method, route_path)
+    prepared = await idempotency.prepare_claim(request, principal, resources)
     try:
-        async with asyncio.timeout(settings.rate_limit_timeout_seconds):
-            verdict = await resources.limiter.hit(
-                f"{policy.name}:{principal}",
-                quota=policy.quota,
-                window_seconds=policy.window_seconds,
-            )
+        verdict, outcome = await resources.admission.admit(
+            f"{policy.name}:{principal}",
+            quota=policy.quota,
+            window_seconds=policy.window_seconds,
+            claim=prepared[1] if prepared else None,
+        )
     except Exception as exc:
-        # Our own budget ran out (TimeoutError), or Redis is down: the policy decides.
-        if not (isinstance(exc, TimeoutError) or outage_of(exc) is Dependency.REDIS):
+        # Only an outage: anything else (a script error, a bug) is a 500 like any other.
+        if outage_of(exc) is not Dependency.REDIS:
             raise
         error = str(exc) or type(exc).__name__
         if not policy.fail_open:
@@ -87,10 +96,13 @@ async def rate_limit(request: Request, principal: PrincipalDep, resources: Resou
             raise ServiceUnavailable(
                 "The rate limiter is unavailable; retry later.", dependency="redis"
             ) from exc
+        # No claim was made: the idempotency dependency makes its own, and meets the outage itself.
         DECISIONS.labels(policy.name, "fail_open").inc()
         log.warning("rate_limit_unavailable", policy=policy.name, action="fail_open", error=error)
         return
 
+    if prepared is not None and outcome is not None:
+        idempotency.hand_over(request, resources.idempotency, prepared, outcome)
     request.scope.setdefault("state", {})[STATE_KEY] = Decision(policy, verdict)
     if verdict.admitted:
         DECISIONS.labels(policy.name, "allowed").inc()

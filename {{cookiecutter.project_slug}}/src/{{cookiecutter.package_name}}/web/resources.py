@@ -9,6 +9,8 @@ from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
 from {{ cookiecutter.package_name }}.core.redis import create_redis
 from {{ cookiecutter.package_name }}.jobs import Queue
+from {{ cookiecutter.package_name }}.jobs.intake import Intake
+from {{ cookiecutter.package_name }}.web.admission import Admission
 from {{ cookiecutter.package_name }}.web.background import Spawner
 from {{ cookiecutter.package_name }}.web.gcra import GcraLimiter
 from {{ cookiecutter.package_name }}.web.idempotency_store import IdempotencyStore
@@ -24,34 +26,45 @@ class Resources:
     spawner: Spawner
     limiter: GcraLimiter
     idempotency: IdempotencyStore
+    # The rate-limit decision and the idempotency claim in one round trip.
+    admission: Admission
+    # Accepted jobs: rows group-committed on a connection of its own, then enqueued.
+    intake: Intake
 
     @classmethod
     def open(cls, settings: Settings) -> "Resources":
         # Nothing here connects yet: pools connect on first use, so the app starts (and answers
         # /healthz and a failing /readyz) even while Redis or the database is down.
         engine = create_engine(settings)
+        sessions = create_session_factory(engine)
         redis = create_redis(settings)
+        queue = Queue(redis, settings)
+        limiter = GcraLimiter(redis, settings.redis_key_prefix)
+        idempotency = IdempotencyStore(
+            redis,
+            settings.redis_key_prefix,
+            in_flight_seconds=settings.idempotency_in_flight_seconds,
+            retention_seconds=settings.idempotency_retention_seconds,
+        )
         return cls(
             settings=settings,
             engine=engine,
-            sessions=create_session_factory(engine),
+            sessions=sessions,
             redis=redis,
-            queue=Queue(redis, settings),
+            queue=queue,
             spawner=Spawner(
                 drain_seconds=settings.spawn_drain_seconds,
                 max_concurrency=settings.spawn_max_concurrency,
             ),
-            limiter=GcraLimiter(redis, settings.redis_key_prefix),
-            idempotency=IdempotencyStore(
-                redis,
-                settings.redis_key_prefix,
-                in_flight_seconds=settings.idempotency_in_flight_seconds,
-                retention_seconds=settings.idempotency_retention_seconds,
-            ),
+            limiter=limiter,
+            idempotency=idempotency,
+            admission=Admission(redis, limiter, idempotency),
+            intake=Intake(engine, sessions, settings, queue),
         )
 
     async def close(self) -> None:
         # Spawned tasks may still be using Redis or the database: they finish (or stop) first.
         await self.spawner.drain()
+        await self.intake.close()
         await self.redis.aclose()
         await self.engine.dispose()

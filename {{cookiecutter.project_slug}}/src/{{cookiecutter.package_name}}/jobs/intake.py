@@ -1,0 +1,164 @@
+"""The web tier's producer: a job's row, group-committed with other requests' rows, then its enqueue.
+
+`jobs.submit` adds the row to the caller's session, for a job that must commit with other changes
+(a dead letter's replay). A route that only accepts a job has nothing else to commit, and an ORM
+session per request costs several milliseconds of Python for one row: here each row joins the
+next group commit (`group_commit.py`), one statement on a connection of the intake's own, and its
+request waits until that commit, so a 202 still means the row is durable. SQLite (development)
+writes each row in a session of its own.
+"""
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.jobs import history
+from {{ cookiecutter.package_name }}.jobs.group_commit import DedicatedConnection, GroupCommit
+from {{ cookiecutter.package_name }}.jobs.models import JobStatus
+from {{ cookiecutter.package_name }}.jobs.queue import CompareAndSet, Queue, new_job_id
+from {{ cookiecutter.package_name }}.jobs.registry import Message
+from {{ cookiecutter.package_name }}.jobs.submit import Submitted, enqueue_recorded
+
+# A group insert takes milliseconds; one that takes this long is on a stalled connection.
+STATEMENT_TIMEOUT_SECONDS = 10.0
+
+# One statement whatever the group's size (arrays, so it is prepared once): the rows that are new
+# are inserted, and for a job id that has a row already, that row's status comes back instead.
+_INSERT = """
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+        $6::timestamptz[])
+        AS u(job_id, task, status, kwargs, request_id, enqueued_at)
+), added AS (
+    INSERT INTO job_history
+        (job_id, task, status, attempts, kwargs, request_id, enqueued_at)
+    SELECT job_id, task, status, 0, kwargs::json, request_id, enqueued_at FROM input
+    ON CONFLICT (job_id) DO NOTHING
+    RETURNING job_id
+)
+SELECT input.job_id, added.job_id IS NOT NULL AS inserted, known.status
+FROM input
+LEFT JOIN added ON added.job_id = input.job_id
+LEFT JOIN job_history AS known ON known.job_id = input.job_id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    job_id: str
+    task: str
+    status: JobStatus
+    kwargs: dict[str, Any]
+    request_id: str | None
+    enqueued_at: datetime
+
+
+# Whether the row is new, and the status of the job.
+_Recorded = tuple[bool, JobStatus]
+
+
+class Intake:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        queue: Queue,
+    ) -> None:
+        self._sessions = sessions
+        self._queue = queue
+        self._postgres = engine.dialect.name == "postgresql"
+        self._connection = DedicatedConnection(
+            settings, statement_timeout_seconds=STATEMENT_TIMEOUT_SECONDS
+        )
+        self._rows: GroupCommit[_Row, _Recorded] = GroupCommit(
+            self._insert_group, key=lambda row: row.job_id
+        )
+
+    async def submit(
+        self,
+        message: Message,
+        *,
+        request_id: str | None,
+        job_id: str | None = None,
+        defer_seconds: float = 0,
+        also: Callable[[JobStatus], CompareAndSet | None] | None = None,
+    ) -> Submitted:
+        """Record the job's row durably, then enqueue it (`jobs.submit`'s guarantees).
+
+        `also(status)` names a key to write in the enqueue's round trip (the idempotency record
+        of the request); `Submitted.also_written` says whether it was.
+        """
+        job_id = job_id or new_job_id()
+        status = JobStatus.DEFERRED if defer_seconds > 0 else JobStatus.QUEUED
+        row = _Row(job_id, message.task, status, message.kwargs, request_id, history.utcnow())
+        if self._postgres:
+            inserted, status = await self._rows.join(row)
+        else:
+            inserted, status = await self._insert_alone(row)
+        return await enqueue_recorded(
+            self._queue,
+            message,
+            job_id=job_id,
+            status=status,
+            inserted=inserted,
+            defer_seconds=defer_seconds,
+            request_id=request_id,
+            discard=self._discard,
+            also=also,
+        )
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+    async def _insert_group(self, rows: Sequence[_Row]) -> list[_Recorded]:
+        columns = (
+            [row.job_id for row in rows],
+            [row.task for row in rows],
+            [str(row.status) for row in rows],
+            [json.dumps(row.kwargs) for row in rows],
+            [row.request_id for row in rows],
+            [row.enqueued_at for row in rows],
+        )
+
+        async def insert(connection: asyncpg.Connection) -> list[asyncpg.Record]:
+            records: list[asyncpg.Record] = await connection.fetch(_INSERT, *columns)
+            return records
+
+        found = {
+            job_id: (inserted, status)
+            for job_id, inserted, status in await self._connection.run(insert)
+        }
+        return [_recorded(row, *found[row.job_id]) for row in rows]
+
+    async def _insert_alone(self, row: _Row) -> _Recorded:
+        """The portable path (SQLite in development): a session per row."""
+        async with self._sessions() as session:
+            inserted = await history.insert_queued(
+                session,
+                job_id=row.job_id,
+                task=row.task,
+                kwargs=row.kwargs,
+                request_id=row.request_id,
+                deferred=row.status == JobStatus.DEFERRED,
+            )
+            known = None if inserted else await history.get(session, row.job_id)
+            await session.commit()
+        return _recorded(row, inserted, known.status if known else None)
+
+    async def _discard(self, job_id: str) -> None:
+        async with self._sessions() as session:
+            await history.discard(session, job_id)
+            await session.commit()
+
+
+def _recorded(row: _Row, inserted: bool, status: str | None) -> _Recorded:
+    # A row another request inserted after this statement's snapshot has no status here: it was
+    # queued a moment ago, and enqueueing it again is a no-op.
+    return inserted, row.status if inserted or status is None else JobStatus(status)

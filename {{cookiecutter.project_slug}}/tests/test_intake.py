@@ -1,0 +1,149 @@
+"""The accept path's job rows: group-committed on Postgres, one session each on SQLite, and the
+same guarantees as `jobs.submit` (a row before the enqueue, no row for a job Redis never took).
+"""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from alembic import command
+from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
+from {{ cookiecutter.package_name }}.core.errors import ServiceUnavailable
+from {{ cookiecutter.package_name }}.core.redis import create_redis
+from {{ cookiecutter.package_name }}.jobs import JobStatus, Queue, history, new_job_id
+from {{ cookiecutter.package_name }}.jobs.intake import Intake
+from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.reports.tasks import generate_report
+from tests.conftest import alembic_config, serve
+from tests.redis_relay import RedisRelay
+
+CONCURRENT = 40
+
+
+def fresh_key() -> dict[str, str]:
+    return {"Idempotency-Key": str(uuid.uuid4())}
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings)
+    yield engine
+    await engine.dispose()
+
+
+async def test_concurrent_posts_share_commits(settings: Settings, redis: Redis) -> None:
+    relay = RedisRelay(settings.database_url.replace("postgresql+asyncpg", "redis", 1))
+    await relay.up()
+    url = make_url(settings.database_url).set(host="127.0.0.1", port=relay.port)
+    # No limiter: the shipped quota would refuse most of the burst before it reached the rows.
+    relayed = settings.model_copy(
+        update={
+            "database_url": url.render_as_string(hide_password=False),
+            "rate_limit_enabled": False,
+        }
+    )
+    try:
+        async with serve(create_app(relayed)) as client:
+            await client.post("/v1/reports", json={"title": "Warm"}, headers=fresh_key())
+            before = relay.client_reads
+            posts = [
+                client.post("/v1/reports", json={"title": "Grouped"}, headers=fresh_key())
+                for _ in range(CONCURRENT)
+            ]
+            statuses = {response.status_code for response in await asyncio.gather(*posts)}
+            round_trips = relay.client_reads - before
+    finally:
+        await relay.down()
+    assert (statuses, round_trips < CONCURRENT / 2) == ({202}, True), round_trips
+
+
+async def test_row_is_committed_before_the_job_is_queued(
+    engine: AsyncEngine, settings: Settings, redis: Redis
+) -> None:
+    queue = Queue(redis, settings)
+    intake = Intake(engine, create_session_factory(engine), settings, queue)
+    message = generate_report.message(title="Durable", work_seconds=0)
+    try:
+        submitted = await intake.submit(message, request_id="req-intake")
+    finally:
+        await intake.close()
+    async with create_session_factory(engine)() as session:
+        row = await history.get(session, submitted.job_id)
+    assert (submitted.created, row is not None and row.request_id) == (True, "req-intake")
+
+
+async def test_known_job_id_answers_the_rows_status(
+    engine: AsyncEngine, settings: Settings, redis: Redis
+) -> None:
+    sessions = create_session_factory(engine)
+    intake = Intake(engine, sessions, settings, Queue(redis, settings))
+    message = generate_report.message(title="Known", work_seconds=0)
+    job_id = new_job_id()
+    try:
+        await intake.submit(message, request_id=None, job_id=job_id)
+        async with sessions.begin() as session:
+            row = await history.get(session, job_id)
+            assert row is not None
+            row.status = JobStatus.COMPLETE
+        again = await intake.submit(message, request_id=None, job_id=job_id)
+    finally:
+        await intake.close()
+    assert (again.created, again.status) == (False, JobStatus.COMPLETE)
+
+
+async def test_queue_outage_removes_the_row_and_is_a_503(
+    engine: AsyncEngine, settings: Settings, relay: RedisRelay
+) -> None:
+    sessions = create_session_factory(engine)
+    redis = create_redis(settings.model_copy(update={"redis_url": relay.url}))
+    intake = Intake(engine, sessions, settings, Queue(redis, settings))
+    job_id = new_job_id()
+    await relay.down()
+    try:
+        with pytest.raises(ServiceUnavailable):
+            await intake.submit(
+                generate_report.message(title="Lost", work_seconds=0),
+                request_id=None,
+                job_id=job_id,
+            )
+    finally:
+        await intake.close()
+        await redis.aclose()
+    async with sessions() as session:
+        assert await history.get(session, job_id) is None
+
+
+async def test_sqlite_accepts_a_report(tmp_path: Path, settings: Settings, redis: Redis) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'dev.db'}"
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+    dev = settings.model_copy(update={"database_url": url})
+    async with serve(create_app(dev)) as client:
+        response = await client.post("/v1/reports", json={"title": "Dev"}, headers=fresh_key())
+    engine = create_engine(dev)
+    async with create_session_factory(engine)() as session:
+        row = await history.get(session, response.json()["job_id"])
+    await engine.dispose()
+    assert (response.status_code, row is not None) == (202, True)
+
+
+async def test_missing_key_is_a_400_problem(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/reports", json={"title": "No key"})
+    assert (response.status_code, response.headers["content-type"], response.json()["header"]) == (
+        400,
+        "application/problem+json",
+        "Idempotency-Key",
+    )
+
+
+async def test_openapi_declares_the_key_required(client: httpx.AsyncClient) -> None:
+    operation = (await client.get("/openapi.json")).json()["paths"]["/v1/reports"]["post"]
+    keys = [p for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
+    assert [(p["in"], p["required"]) for p in keys] == [("header", True)]
