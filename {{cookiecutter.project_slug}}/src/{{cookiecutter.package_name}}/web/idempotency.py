@@ -60,7 +60,10 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 STORED_HEADERS = frozenset({b"content-type", b"location"})
 # The published key format (the draft asks servers to fix and validate one): a structured-field
 # string, or the same characters unquoted, as most clients send a bare UUID.
-_VALID_KEY = re.compile(r"^[A-Za-z0-9._:~+/=-]{1,255}$")
+_KEY_CHARACTERS = r"[A-Za-z0-9._:~+/=-]{1,255}"
+_VALID_KEY = re.compile(f"^{_KEY_CHARACTERS}$")
+# The same format in the OpenAPI document, where the quotes are part of the header's value.
+_KEY_PATTERN = f'^({_KEY_CHARACTERS}|"{_KEY_CHARACTERS}")$'
 # Where a claim waits, in the request's state, for the middleware to settle it.
 STATE_KEY = "idempotency_claim"
 # Where the rate limiter leaves the outcome of the claim it made (`web/admission.py`).
@@ -75,9 +78,14 @@ OUTCOMES = Counter(
 )
 
 _DESCRIPTION = "A unique key per operation (e.g. a UUID) that makes retries safe."
-# Required in the OpenAPI document; a request without it is answered 400 (`web/problems.py`).
-RequiredKeyHeader = Annotated[str, Header(alias=KEY_HEADER, description=_DESCRIPTION)]
-KeyHeader = Annotated[str | None, Header(alias=KEY_HEADER, description=_DESCRIPTION)]
+# Required in the OpenAPI document, with its format; a request without it, or with a key of another
+# format, is answered 400 (`web/problems.py`).
+RequiredKeyHeader = Annotated[
+    str, Header(alias=KEY_HEADER, description=_DESCRIPTION, pattern=_KEY_PATTERN)
+]
+KeyHeader = Annotated[
+    str | None, Header(alias=KEY_HEADER, description=_DESCRIPTION, pattern=_KEY_PATTERN)
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,11 +149,16 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     # A body that is not JSON at all is a malformed request, not a semantic error.
     if any(err["type"] == "json_invalid" for err in errors):
         return problem(HTTPStatus.BAD_REQUEST, "The request body is not valid JSON.", errors=errors)
-    # So is a request without a header the operation requires (e.g. an Idempotency-Key).
+    # So is a request without a header the operation requires (e.g. an Idempotency-Key), or with
+    # one that is not in the header's format.
     missing = [err["loc"][1] for err in errors if err["type"] == "missing" and _in_header(err)]
     if missing:
         detail = f"This operation requires the {', '.join(map(str, missing))} header."
         return problem(HTTPStatus.BAD_REQUEST, detail, errors=errors, header=missing[0])
+    malformed = [err["loc"][1] for err in errors if _in_header(err)]
+    if malformed:
+        detail = f"The {', '.join(map(str, malformed))} header is not in its documented format."
+        return problem(HTTPStatus.BAD_REQUEST, detail, errors=errors, header=malformed[0])
     return problem(HTTPStatus.UNPROCESSABLE_ENTITY, "The request failed validation.", errors=errors)
 
 
