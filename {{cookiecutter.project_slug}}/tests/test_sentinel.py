@@ -185,8 +185,9 @@ def test_each_job_writes_exactly_one_report(failovers: Failovers) -> None:
 
 
 def test_no_job_ran_more_than_twice(failovers: Failovers) -> None:
-    # A second delivery happens when a finished job's removal from the queue was lost with the old
-    # primary; the history turns it into a no-op (one report, above).
+    # A job taken on the old primary just before a switch can be taken again on the new one (its
+    # in-progress mark was lost with the old primary): a second try, whose report the run-once
+    # guard stops (one report each, above). A finished job's redelivery is not counted at all.
     assert {job_id: n for job_id, n in failovers.attempts.items() if not 1 <= n <= 2} == {}
 
 
