@@ -12,6 +12,7 @@ that ignored the sentinels could not reach Redis at all.
 import asyncio
 import subprocess
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
 
@@ -19,13 +20,15 @@ import httpx
 import pytest
 
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
-from tests.conftest import make_settings
+from tests import services
+from tests.conftest import create_database, drop_database, make_settings
 from tests.jobs_helpers import record, reports_per_job
 from tests.live_service import (
     FINAL_STATUSES,
     Answer,
     Trickle,
     job_status,
+    migrate,
     not_complete,
     product_env,
     statuses_by,
@@ -86,14 +89,27 @@ def requeue(env: dict[str, str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-async def failovers(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Failovers:
+async def own_database(server_urls: services.ServerUrls) -> AsyncIterator[str]:
+    """A database of this module's own: `jobs requeue` acts on every queued job in its database,
+    and other tests leave jobs queued in the shared one."""
+    url = services.scratch_database_url(server_urls.database)
+    await create_database(url)
+    try:
+        yield url
+    finally:
+        await drop_database(url)
+
+
+@pytest.fixture(scope="module")
+async def failovers(own_database: str, tmp_path_factory: pytest.TempPathFactory) -> Failovers:
     with private_sentinels(tmp_path_factory.mktemp("sentinel")) as cluster:
-        settings = make_settings(database_url, f"redis://127.0.0.1:{free_port()}/0")
+        settings = make_settings(own_database, f"redis://127.0.0.1:{free_port()}/0")
         env = product_env(
             settings,
             REDIS_SENTINELS=cluster.addresses,
             REDIS_SENTINEL_MASTER=cluster.MASTER,
         )
+        await asyncio.to_thread(migrate, env)
         with web({**env, "RATE_LIMIT_ENABLED": "false"}) as api, worker(env) as work:
             await api.wait_until_live()
             await work.wait_until_live()
