@@ -15,11 +15,15 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
+from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
+from {{ cookiecutter.package_name }}.core.redis import FOLLOW_SECONDS, create_redis
 from tests import services
 from tests.conftest import create_database, drop_database, make_settings
 from tests.jobs_helpers import record, reports_per_job
@@ -214,3 +218,25 @@ def test_web_and_worker_carry_on_without_a_restart(failovers: Failovers) -> None
 def test_service_accepts_jobs_again_soon_after_each_switch(failovers: Failovers) -> None:
     # From the failure to ACCEPTED_BETWEEN new 202s: the sentinels' 1 s + their vote + 2 s of posts.
     assert max(failovers.switch_seconds) < WAIT_SECONDS / 4, failovers.switch_seconds
+
+
+async def test_an_open_client_moves_to_the_new_primary_within_its_follow_interval(
+    tmp_path: Path,
+) -> None:
+    # redis-py alone would keep this client's pooled connection on the old primary, which Sentinel
+    # leaves writable for about 10 s after a planned switch; the write would then be lost.
+    with private_sentinels(tmp_path) as cluster:
+        settings = Settings(
+            _env_file=None, redis_url="redis://127.0.0.1:1/0", redis_sentinels=cluster.sentinels
+        )
+        client = create_redis(settings)
+        try:
+            await client.set("before", 1)
+            await asyncio.to_thread(cluster.failover)
+            new_primary = await switched(cluster, cluster.nodes[0].port)
+            await asyncio.sleep(FOLLOW_SECONDS)
+            await client.set("after", 1)
+        finally:
+            await client.aclose()
+        with redis.Redis(port=new_primary) as direct:
+            assert direct.get("after") == b"1"
