@@ -13,7 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -138,9 +138,10 @@ class PrivateRedis:
     directory, it comes back with what it held: the outage loses connections, not data.
     """
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, replica_of: int | None = None) -> None:
         self.port = free_port()
         self.data_dir = data_dir
+        self.replica_of = replica_of
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -157,6 +158,8 @@ class PrivateRedis:
             "--appendonly", "yes", "--appendfsync", "everysec",
             "--maxmemory-policy", "noeviction",
         ]  # fmt: skip
+        if self.replica_of is not None:
+            options += ["--replicaof", "127.0.0.1", str(self.replica_of)]
         with (self.data_dir / "redis.log").open("ab") as log:
             self.process = subprocess.Popen(
                 [binary, *options], stdout=log, stderr=subprocess.STDOUT
@@ -199,6 +202,125 @@ def private_redis(data_dir: Path) -> Iterator[PrivateRedis]:
         yield server
     finally:
         server.cleanup()
+
+
+class PrivateSentinels:
+    """A primary and its replica (each a `PrivateRedis`, AOF on) watched by three redis-sentinels.
+
+    Every server is on a free loopback port with its files under `data_dir`. The sentinels agree
+    (quorum 2) that a primary is down after 1 s without an answer and then promote the replica.
+    """
+
+    MASTER = "mymaster"
+    DOWN_AFTER_MS = 1000
+    FAILOVER_TIMEOUT_MS = 3000
+
+    def __init__(self, data_dir: Path) -> None:
+        binary = shutil.which("redis-sentinel")
+        if binary is None:
+            raise AssertionError("redis-sentinel is not on PATH (Debian: redis-sentinel)")
+        self._binary = binary
+        self.dir = data_dir
+        (data_dir / "a").mkdir()
+        (data_dir / "b").mkdir()
+        first = PrivateRedis(data_dir / "a")
+        self.nodes = [first, PrivateRedis(data_dir / "b", replica_of=first.port)]
+        self.ports = [free_port() for _ in range(3)]
+        self._sentinels: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def sentinels(self) -> list[tuple[str, int]]:
+        return [("127.0.0.1", port) for port in self.ports]
+
+    @property
+    def addresses(self) -> str:
+        """REDIS_SENTINELS for the service."""
+        return ",".join(f"{host}:{port}" for host, port in self.sentinels)
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        primary = self.nodes[0].port
+        for port in self.ports:
+            config = self.dir / f"sentinel-{port}.conf"  # the sentinel rewrites it as it learns
+            config.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {self.dir}\n"
+                f"sentinel monitor {self.MASTER} 127.0.0.1 {primary} 2\n"
+                f"sentinel down-after-milliseconds {self.MASTER} {self.DOWN_AFTER_MS}\n"
+                f"sentinel failover-timeout {self.MASTER} {self.FAILOVER_TIMEOUT_MS}\n"
+            )
+            with (self.dir / f"sentinel-{port}.log").open("ab") as log:
+                self._sentinels.append(
+                    subprocess.Popen([self._binary, str(config)], stdout=log, stderr=log)
+                )
+        self.wait_until(
+            lambda: self.ready(primary), "the sentinels to see the replica and each other"
+        )
+
+    def primary(self) -> int | None:
+        """The port every sentinel names as the primary, or None while they disagree or cannot."""
+        named = set()
+        for port in self.ports:
+            try:
+                with redis.Redis(port=port, socket_timeout=1) as sentinel:
+                    address = sentinel.sentinel_get_master_addr_by_name(self.MASTER)
+            except redis.ConnectionError:
+                return None
+            named.add(int(address[1]) if address else None)
+        return named.pop() if len(named) == 1 else None
+
+    def node(self, port: int) -> PrivateRedis:
+        return next(node for node in self.nodes if node.port == port)
+
+    def ready(self, primary: int) -> bool:
+        """Every sentinel names `primary`, knows the other sentinels and a replica that is in sync."""
+        if self.primary() != primary:
+            return False
+        for port in self.ports:
+            with redis.Redis(port=port, socket_timeout=1, decode_responses=True) as sentinel:
+                state = sentinel.sentinel_master(self.MASTER)
+                replicas = sentinel.sentinel_slaves(self.MASTER)
+            if state["num-other-sentinels"] < len(self.ports) - 1:
+                return False
+            if not any(r["master-link-status"] == "ok" and not r["is_sdown"] for r in replicas):
+                return False
+        return True
+
+    def failover(self) -> None:
+        """`SENTINEL FAILOVER`: a planned switch, the primary still up."""
+        with redis.Redis(port=self.ports[0], socket_timeout=1) as sentinel:
+            sentinel.execute_command("SENTINEL FAILOVER", self.MASTER)
+
+    def crash_primary(self) -> int:
+        """SIGKILL the primary, as a crashed machine stops; its port."""
+        port = self.primary()
+        assert port is not None, "the sentinels name no primary"
+        self.node(port).cleanup()
+        return port
+
+    def wait_until(self, ready: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not ready():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; logs in {self.dir}")
+            time.sleep(0.1)
+
+    def cleanup(self) -> None:
+        for process in self._sentinels:
+            process.kill()
+            process.wait()
+        for node in self.nodes:
+            node.cleanup()
+
+
+@contextmanager
+def private_sentinels(data_dir: Path) -> Iterator[PrivateSentinels]:
+    servers = PrivateSentinels(data_dir)
+    try:
+        servers.start()
+        yield servers
+    finally:
+        servers.cleanup()
 
 
 class PrivatePgBouncer:

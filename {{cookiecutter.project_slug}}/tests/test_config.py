@@ -4,7 +4,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from {{ cookiecutter.package_name }}.config import Environment, Settings
+from {{ cookiecutter.package_name }}.config import (
+    Environment,
+    InvalidSettings,
+    Settings,
+    load_settings,
+)
 from tests.conftest import PROJECT_ROOT
 
 SAFE_PRODUCTION: dict[str, object] = {
@@ -79,3 +84,25 @@ def test_rate_limit_route_keys_name_method_and_path() -> None:
 def test_env_example_is_a_valid_configuration() -> None:
     settings = Settings(_env_file=PROJECT_ROOT / ".env.example")
     assert settings.rate_limit_routes["POST /v1/reports"].name == "reports-create"
+
+
+def test_redis_sentinels_parse_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_SENTINELS", "sentinel-0:26379, [::1]:26380")
+    sentinels = Settings(_env_file=None).redis_sentinels
+    assert sentinels == [("sentinel-0", 26379), ("::1", 26380)]
+
+
+def test_a_malformed_sentinel_is_refused_by_position_not_by_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REDIS_SENTINELS", "sentinel-0:26379,secret-host:port")
+    with pytest.raises(InvalidSettings) as refused:
+        load_settings()
+    message = str(refused.value)
+    assert (message.startswith("REDIS_SENTINELS: "), "entry 2" in message) == (True, True)
+    assert "secret-host" not in message
+
+
+def test_sentinels_refuse_a_tls_redis_url() -> None:
+    with pytest.raises(ValidationError, match="needs a redis:// REDIS_URL"):
+        Settings.model_validate({"redis_url": "rediss://redis:6380/0", "redis_sentinels": "s:1"})

@@ -16,6 +16,7 @@ CHART = PROJECT_ROOT / "deploy" / "helm"
 # QUEUES is built from workers.queues (one entry per worker Deployment).
 CHART_MANAGED = {"WEB_HOST", "WEB_PORT", "WORKER_HTTP_HOST", "WORKER_HTTP_PORT", "QUEUES"}
 CHART_SECRET = {"DATABASE_URL", "REDIS_URL", "SMTP_PASSWORD", "DIGEST_WEBHOOK_URL"}
+CHART_SECRET |= {"REDIS_SENTINEL_PASSWORD"}  # in the existing Secret, as SMTP_PASSWORD is
 NOT_FOR_CLUSTERS = {
     "DEBUG",  # production refuses it
     "PROMETHEUS_MULTIPROC_DIR",  # defaults to a fresh directory under the writable /tmp

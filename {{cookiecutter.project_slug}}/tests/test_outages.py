@@ -18,7 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.db import connect_asyncpg, create_engine
 from {{ cookiecutter.package_name }}.core.outages import Dependency, outage_of
-from tests.private_servers import PrivatePostgres, PrivateRedis, private_postgres, private_redis
+from {{ cookiecutter.package_name }}.core.redis import create_redis
+from tests.private_servers import (
+    PrivatePostgres,
+    PrivateRedis,
+    private_postgres,
+    private_redis,
+    private_sentinels,
+)
 
 DATABASE, REDIS = Dependency.DATABASE, Dependency.REDIS
 # Starts and stops servers of its own: `pytest -m "not slow"` leaves this module out.
@@ -156,6 +163,50 @@ async def test_redis_that_does_not_answer_in_time_is_a_redis_outage(
     await blocker.aclose()
     await client.aclose()
     assert outage_of(error) is REDIS
+
+
+@pytest.fixture
+def replica(redis_server: PrivateRedis, tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A replica of `redis_server`: what a client still holding a demoted primary writes to."""
+    (tmp_path / "replica").mkdir()
+    server = PrivateRedis(tmp_path / "replica", replica_of=redis_server.port)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+async def test_a_script_writing_to_a_replica_is_a_redis_outage(replica: PrivateRedis) -> None:
+    # The enqueue, rate-limit and idempotency scripts all write.
+    client = Redis.from_url(replica.url)
+    error = await raised_by(lambda: client.eval("return redis.call('SET', KEYS[1], 1)", 1, "k"))
+    await client.aclose()
+    assert (type(error).__name__, outage_of(error)) == ("ReadOnlyError", REDIS)
+
+
+async def test_a_transaction_on_a_replica_is_a_redis_outage(replica: PrivateRedis) -> None:
+    # arq moves a job with WATCH/MULTI/EXEC; on a replica the EXEC is aborted.
+    client = Redis.from_url(replica.url)
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.set("k", 1)
+        error = await raised_by(pipe.execute)
+    await client.aclose()
+    assert outage_of(error) is REDIS
+
+
+async def test_a_master_no_sentinel_knows_is_a_redis_outage(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # What every client meets between a primary's failure and the sentinels' switch.
+    with private_sentinels(tmp_path) as sentinels:
+        unknown = settings.model_copy(
+            update={"redis_sentinels": sentinels.sentinels, "redis_sentinel_master": "unknown"}
+        )
+        client = create_redis(unknown)
+        error = await raised_by(client.ping)
+        await client.aclose()
+    assert (type(error).__name__, outage_of(error)) == ("MasterNotFoundError", REDIS)
 
 
 async def test_a_bad_statement_is_not_an_outage(settings: Settings) -> None:

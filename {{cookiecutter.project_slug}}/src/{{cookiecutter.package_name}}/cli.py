@@ -6,6 +6,7 @@
 {{ cookiecutter.project_slug }} dev        run web and a worker per queue together, for local development
 {{ cookiecutter.project_slug }} digest     send a cron digest now (`digest run --period START/END`)
 {{ cookiecutter.project_slug }} dlq        list, show, replay and purge dead letters (see jobs/cli.py)
+{{ cookiecutter.project_slug }} jobs       queue again the jobs Redis lost (`jobs requeue`)
 """
 
 import argparse
@@ -81,13 +82,23 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _redis_answers(url: str) -> bool:
-    from redis import Redis
+def _redis_answers(settings: Settings) -> bool:
+    """PING through the service's own client (REDIS_URL, or the primary REDIS_SENTINELS name)."""
+    import asyncio
+
     from redis.exceptions import RedisError
 
+    from {{ cookiecutter.package_name }}.core.redis import create_redis
+
+    async def ping() -> bool:
+        client = create_redis(settings)
+        try:
+            return bool(await client.ping())
+        finally:
+            await client.aclose()
+
     try:
-        with Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1) as client:
-            return bool(client.ping())
+        return asyncio.run(ping())
     except RedisError:
         return False
 
@@ -113,9 +124,11 @@ def _take_terminal() -> Callable[[], None]:
 
 def _dev(settings: Settings, _args: argparse.Namespace) -> int:
     """Run web and a worker per queue as children; stop all when one exits, on Ctrl-C or SIGTERM."""
-    if not _redis_answers(settings.redis_url):
+    if not _redis_answers(settings):
         parts = urlsplit(settings.redis_url)  # host and port only: the URL may hold a password
         where = f"{parts.hostname}:{parts.port or 6379}"
+        if settings.redis_sentinels:
+            where = f"the primary REDIS_SENTINELS name {settings.redis_sentinel_master!r}"
         print(
             f"error: no Redis answers at {where}: start one with `redis-server` (or "
             "`docker run -p 6379:6379 redis:7`), or point REDIS_URL in .env at yours",

@@ -3,7 +3,7 @@
 import re
 from enum import StrEnum
 from functools import lru_cache
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -15,7 +15,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as EnvParseError
 
 from {{ cookiecutter.package_name }}.core.schedule import Schedule
@@ -85,6 +85,34 @@ class Settings(BaseSettings):
     # Short timeouts: a request waiting on a dead Redis should fail fast with a 503, not hang.
     redis_socket_timeout_seconds: float = Field(default=2.0, gt=0)
     redis_max_connections: int = Field(default=50, ge=1)
+    # Redis Sentinel (README, "Redis: Sentinel and failover"): with REDIS_SENTINELS set
+    # (`host:port,host:port`), every Redis client asks these sentinels where the primary named
+    # REDIS_SENTINEL_MASTER is and follows it through a failover (core/redis.py). REDIS_URL then
+    # gives only the database, user and password of the data nodes; its host and port are unused.
+    redis_sentinels: Annotated[list[tuple[str, int]], NoDecode] = []
+    redis_sentinel_master: str = Field(default="mymaster", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    # The sentinels' own password (`requirepass` in sentinel.conf); unset, they are asked without.
+    redis_sentinel_password: SecretStr | None = None
+
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def sentinels_are_host_port(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        addresses = [_host_port(entry) for entry in entries]
+        bad = [str(index + 1) for index, address in enumerate(addresses) if address is None]
+        if bad:
+            # Which entries, not what they hold: the message is printed at startup.
+            raise ValueError(f"each sentinel must be HOST:PORT; entry {', '.join(bad)} is not")
+        return addresses
+
+    @model_validator(mode="after")
+    def sentinels_need_a_plain_redis_url(self) -> Self:
+        # TLS (rediss://) and unix sockets through Sentinel are not wired up, nor tested.
+        if self.redis_sentinels and not self.redis_url.startswith("redis://"):
+            raise ValueError("REDIS_SENTINELS needs a redis:// REDIS_URL (no TLS, no unix socket)")
+        return self
 
     # Rate-limit and idempotency keys start with this; arq's keys start with `arq:`.
     redis_key_prefix: str = Field(default="{{ cookiecutter.package_name }}", min_length=1)
@@ -239,6 +267,15 @@ class Settings(BaseSettings):
         if self.log_json is not None:
             return self.log_json
         return self.environment is Environment.PRODUCTION
+
+
+def _host_port(entry: str) -> tuple[str, int] | None:
+    """`host:port` (or `[v6 address]:port`) as a pair; None when it is not one."""
+    host, _, port = entry.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host, int(port)
 
 
 class InvalidSettings(Exception):

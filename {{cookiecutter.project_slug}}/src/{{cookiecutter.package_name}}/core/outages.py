@@ -6,7 +6,8 @@ error handlers (503 with the dependency's name). An outage is any of these, wher
 exception's chain (SQLAlchemy wraps asyncpg, redis-py wraps sockets, a WATCH wraps a reset):
 
     Redis      refused, reset or timed out; still loading its data set; a replica that refuses
-               writes (a failover in progress); a WATCH broken by a lost connection
+               writes (a failover in progress); no primary the sentinels know (redis-py's
+               MasterNotFoundError is a ConnectionError); a WATCH broken by a lost connection
     database   asyncpg's connection errors (refused, reset, "shutting down", "starting up", too many
                connections, terminated by an administrator or a crash); a connection SQLAlchemy
                invalidated; the pool's own timeout; a bare network error raised inside asyncpg or

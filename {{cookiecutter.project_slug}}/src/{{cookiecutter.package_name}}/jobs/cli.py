@@ -1,10 +1,11 @@
-"""`{{ cookiecutter.project_slug }} dlq`: list, inspect, replay and purge dead letters.
+"""The jobs commands: `dlq` for dead letters, `jobs requeue` for jobs Redis lost.
 
 {{ cookiecutter.project_slug }} dlq list [--limit N]     dead letters not yet replayed, newest first
 {{ cookiecutter.project_slug }} dlq show JOB_ID          one job's history record, as JSON
 {{ cookiecutter.project_slug }} dlq replay JOB_ID        enqueue it again under a new job id
 {{ cookiecutter.project_slug }} dlq replay --all         replay every pending dead letter
 {{ cookiecutter.project_slug }} dlq purge --yes          delete every dead letter
+{{ cookiecutter.project_slug }} jobs requeue             enqueue again the `queued` jobs Redis lost
 """
 
 import argparse
@@ -12,8 +13,10 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.package_name }}.config import Settings
@@ -22,9 +25,10 @@ from {{ cookiecutter.package_name }}.core.errors import ServiceUnavailable
 from {{ cookiecutter.package_name }}.core.outages import outage_of
 from {{ cookiecutter.package_name }}.core.redis import create_redis
 from {{ cookiecutter.package_name }}.jobs import dead_letters, history
-from {{ cookiecutter.package_name }}.jobs.models import JobRecord
+from {{ cookiecutter.package_name }}.jobs.models import JobRecord, JobStatus
 from {{ cookiecutter.package_name }}.jobs.queue import Queue
-from {{ cookiecutter.package_name }}.jobs.registry import registered_tasks
+from {{ cookiecutter.package_name }}.jobs.registry import Message, registered_tasks
+from {{ cookiecutter.package_name }}.jobs.submit import submit
 
 Action = Callable[[AsyncSession, Queue, argparse.Namespace], Awaitable[int]]
 ERROR_WIDTH = 60
@@ -46,6 +50,19 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     purge.add_argument("--yes", action="store_true", help="delete without asking again")
     # Replay checks that a worker still knows the dead job's task: every task must be registered.
     dlq.set_defaults(handler=handle, needs_tasks=True)
+    jobs = commands.add_parser("jobs", help="recover jobs Redis lost", description=__doc__)
+    jobs.formatter_class = argparse.RawDescriptionHelpFormatter
+    requeue = jobs.add_subparsers(dest="action", required=True, metavar="ACTION").add_parser(
+        "requeue", help="enqueue again, under its own id, every job the history holds as queued"
+    )
+    requeue.add_argument(
+        "--older-than",
+        type=float,
+        default=60,
+        metavar="SECONDS",
+        help="only jobs queued this long ago: a newer one may still be on its way to Redis",
+    )
+    jobs.set_defaults(handler=handle, needs_tasks=True)
 
 
 def handle(settings: Settings, args: argparse.Namespace) -> int:
@@ -117,7 +134,44 @@ async def _purge(session: AsyncSession, _queue: Queue, args: argparse.Namespace)
     return 0
 
 
-ACTIONS: dict[str, Action] = {"list": _list, "show": _show, "replay": _replay, "purge": _purge}
+async def _requeue(session: AsyncSession, queue: Queue, args: argparse.Namespace) -> int:
+    """Enqueue every job the history holds as `queued` again, under its own id.
+
+    Redis can lose a job it took (writes a failover did not replicate, a Redis restarted without
+    its data): its row stays `queued` and nothing runs it. For a job Redis still holds (waiting,
+    or taken by a worker that has not yet claimed it) the enqueue is a no-op, so a job runs once.
+    """
+    queues = {task.name: task.queue for task in registered_tasks()}
+    cutoff = history.utcnow() - timedelta(seconds=args.older_than)
+    rows = (
+        await session.execute(
+            select(JobRecord.job_id, JobRecord.task, JobRecord.kwargs, JobRecord.request_id)
+            .where(JobRecord.status == JobStatus.QUEUED, JobRecord.enqueued_at <= cutoff)
+            .order_by(JobRecord.enqueued_at)
+        )
+    ).all()
+    await session.rollback()  # end the read; each submit commits on its own
+    requeued = refused = 0
+    for job_id, task, kwargs, request_id in rows:
+        if task not in queues:
+            refused += _fail(f"job {job_id} runs task {task!r}, which no worker has now")
+            continue
+        message = Message(task=task, kwargs=dict(kwargs), queue=queues[task])
+        submitted = await submit(session, queue, message, request_id=request_id, job_id=job_id)
+        if submitted.created:
+            requeued += 1
+            print(f"requeued {job_id}")
+    print(f"{requeued} of {len(rows)} queued jobs were missing from Redis and are queued again")
+    return 1 if refused else 0
+
+
+ACTIONS: dict[str, Action] = {
+    "list": _list,
+    "show": _show,
+    "replay": _replay,
+    "purge": _purge,
+    "requeue": _requeue,
+}
 
 
 def _as_dict(record: JobRecord) -> dict[str, Any]:

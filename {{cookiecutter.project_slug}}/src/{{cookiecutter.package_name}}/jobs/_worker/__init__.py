@@ -15,13 +15,11 @@ from typing import Any
 
 import structlog
 from arq.connections import ArqRedis
-from redis.asyncio import ConnectionPool
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
 from {{ cookiecutter.package_name }}.core.logging import configure_logging
-from {{ cookiecutter.package_name }}.core.redis import retry_once
+from {{ cookiecutter.package_name }}.core.redis import connection_pool
 from {{ cookiecutter.package_name }}.jobs._worker import metrics as job_metrics
 from {{ cookiecutter.package_name }}.jobs._worker import schedule
 from {{ cookiecutter.package_name }}.jobs._worker._arq import Worker
@@ -168,16 +166,8 @@ def _crons_of(queue: str) -> list[Cron]:
 
 
 def _worker_redis(settings: Settings, queue: str) -> ArqRedis:
-    timeout = settings.redis_socket_timeout_seconds
-    pool = ConnectionPool.from_url(
-        settings.redis_url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=retry_once(),
-        retry_on_error=[RedisConnectionError],
-    )
     return ArqRedis(
-        connection_pool=pool,
+        connection_pool=connection_pool(settings),
         job_serializer=serialize,
         job_deserializer=deserialize,
         default_queue_name=settings.queue_key(queue),
