@@ -7,12 +7,8 @@ from typing import Any
 import asyncpg
 from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 
 from {{ cookiecutter.package_name }}.config import Settings
@@ -49,13 +45,16 @@ class Base(DeclarativeBase):
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
+    """Every engine of the service, web and worker alike."""
+    # create_async_engine is looked up on its module at each call, so that instrumentation which
+    # wraps it after this module was imported still applies.
     url = settings.database_url
     if url.startswith("sqlite"):
         # One file shared by the web and worker processes: wait for locks instead of failing.
-        engine = create_async_engine(url, connect_args={"timeout": 15})
+        engine = sqlalchemy_asyncio.create_async_engine(url, connect_args={"timeout": 15})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
+    return sqlalchemy_asyncio.create_async_engine(
         url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,

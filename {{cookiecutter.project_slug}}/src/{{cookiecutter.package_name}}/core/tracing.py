@@ -81,13 +81,6 @@ def configure(service_name: str) -> bool:
     # sees the task's statements in its trace.
     SQLAlchemyInstrumentor().instrument(skip_dep_check=True)
     RedisInstrumentor().instrument()
-    # core/db imported create_async_engine before the instrumentor wrapped it; it creates every
-    # engine of the service, so it gets the wrapped one.
-    from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
-
-    from {{ cookiecutter.package_name }}.core import db
-
-    db.create_async_engine = sqlalchemy_asyncio.create_async_engine  # type: ignore[attr-defined]  # db's import of it
     _enabled = True
     log.info("tracing_started", service=resource.attributes.get(SERVICE_NAME))
     return True
