@@ -40,6 +40,23 @@ def free_port() -> int:
         return port
 
 
+def free_port_run(length: int) -> int:
+    """The first of `length` consecutive ports that are all free on every address.
+
+    `make dev` gives its workers' probes WORKER_HTTP_PORT, +1, ... (one per queue), binding
+    0.0.0.0: a port free alone can have a neighbour in use by some connection's ephemeral port.
+    """
+    while True:
+        first = free_port()
+        try:
+            for port in range(first, first + length):
+                with closing(socket.socket()) as sock:
+                    sock.bind(("0.0.0.0", port))  # noqa: S104  # what the probe servers bind
+        except OSError:
+            continue
+        return first
+
+
 def console_commands(readme: str, section: str) -> list[str]:
     """The `$ ` commands of a README section's console blocks, continuation lines joined."""
     text = readme.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
@@ -167,7 +184,8 @@ def test_quick_start_works_as_printed(bake: Bake) -> None:
         env.update(
             REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
             WEB_PORT=str(port),
-            WORKER_HTTP_PORT=str(free_port()),
+            # One probe port per queue: the project ships two (default, scheduled).
+            WORKER_HTTP_PORT=str(free_port_run(2)),
             WORKER_DRAIN_SECONDS="5",
         )
         dev = Terminal(["make", "dev"], project.path, env)

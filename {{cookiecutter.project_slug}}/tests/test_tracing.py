@@ -297,7 +297,8 @@ def test_tracing_stays_off_unless_an_exporter_is_chosen(
         monkeypatch.delenv(name)
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
-    assert (tracing.configure("{{ cookiecutter.project_slug }}-test"), tracing.enabled()) == (False, False)
+    started = tracing.configure("{{ cookiecutter.project_slug }}-test")
+    assert (started, tracing.enabled()) == (False, False)
 
 
 @slow
