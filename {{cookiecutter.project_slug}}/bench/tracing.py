@@ -1,7 +1,7 @@
 """What tracing costs while no OTEL_* setting turns it on: the shipped code against the same code
 without the tracing wrappers, in this process, on the private Redis and the scratch database.
 
-- per enqueue: `Queue.enqueue`, which jobs/trace_context.py wraps, against the function it wraps;
+- per enqueue: `Queue.enqueue_and_set`, which jobs/trace_context.py wraps, against the function it wraps;
 - per job: the worker's whole delivery of a no-op job (claim and outcome in the job history, the
   metrics), as arq calls it, with and without the wrapper of jobs/_worker/tracing.py.
 
@@ -30,7 +30,7 @@ from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core import tracing
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
 from {{ cookiecutter.package_name }}.core.logging import configure_logging
-from {{ cookiecutter.package_name }}.jobs import Message, Queue
+from {{ cookiecutter.package_name }}.jobs import Message, Queue, new_job_id
 from {{ cookiecutter.package_name }}.jobs._worker import runner
 from {{ cookiecutter.package_name }}.jobs._worker.ledger import Ledger
 
@@ -61,15 +61,16 @@ async def enqueue_cost(settings: Settings, rounds: int, calls: int) -> dict[str,
     redis = Redis.from_url(settings.redis_url)
     queue = Queue(redis, settings)
     message = Message(task=tasks.NOOP, queue=ours.QUEUE)
-    untraced = Queue.enqueue.__wrapped__  # type: ignore[attr-defined]  # functools.wraps keeps it
+    # Every enqueue goes through enqueue_and_set, the method the tracing wrapper is on.
+    untraced = Queue.enqueue_and_set.__wrapped__  # type: ignore[attr-defined]  # functools.wraps keeps it
 
     async def shipped() -> None:
         for _ in range(calls):
-            await queue.enqueue(message)
+            await queue.enqueue_and_set(message, job_id=new_job_id())
 
     async def baseline() -> None:
         for _ in range(calls):
-            await untraced(queue, message)
+            await untraced(queue, message, job_id=new_job_id())
 
     try:
         return await _median_rounds({"shipped": shipped, "baseline": baseline}, rounds, calls)
