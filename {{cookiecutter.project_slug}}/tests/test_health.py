@@ -39,6 +39,18 @@ async def test_readyz_names_redis_when_it_is_down(redis_down_client: httpx.Async
     )
 
 
+async def test_readyz_503_asks_to_retry_later(redis_down_client: httpx.AsyncClient) -> None:
+    response = await redis_down_client.get("/readyz")
+    assert response.headers.get("retry-after") == "5"
+
+
+async def test_post_report_503_asks_to_retry_later(redis_down_client: httpx.AsyncClient) -> None:
+    response = await redis_down_client.post(
+        "/v1/reports", json={"title": "x"}, headers={"Idempotency-Key": "redis-down-2"}
+    )
+    assert (response.status_code, response.headers.get("retry-after")) == (503, "5")
+
+
 async def test_post_report_is_503_problem_when_redis_is_down(
     redis_down_client: httpx.AsyncClient,
 ) -> None:

@@ -194,6 +194,16 @@ async def test_fail_closed_answers_503_while_redis_is_down(
     )
 
 
+async def test_fail_closed_503_names_redis_and_asks_to_retry_later(
+    quota_settings: QuotaSettings, relay: RedisRelay
+) -> None:
+    settings = quota_settings(5, fail_open=False, redis_url=relay.url)
+    async with serve(create_app(settings)) as client:
+        await relay.down()
+        response = await client.get(LIMITED)
+    assert (response.json()["dependency"], response.headers.get("retry-after")) == ("redis", "5")
+
+
 async def test_limits_apply_again_once_redis_is_back(
     quota_settings: QuotaSettings, relay: RedisRelay
 ) -> None:

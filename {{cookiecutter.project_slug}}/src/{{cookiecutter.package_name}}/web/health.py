@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from {{ cookiecutter.package_name }}.web.dependencies import ResourcesDep
-from {{ cookiecutter.package_name }}.web.problems import problem, problem_responses
+from {{ cookiecutter.package_name }}.web.problems import problem, problem_responses, retry_later
 from {{ cookiecutter.package_name }}.web.resources import Resources
 
 router = APIRouter(tags=["health"])
@@ -48,6 +48,7 @@ async def readyz(resources: ResourcesDep) -> dict[str, object] | JSONResponse:
     return problem(
         HTTPStatus.SERVICE_UNAVAILABLE,
         f"Not ready: {', '.join(failed)} unavailable.",
+        headers=retry_later(),
         checks=checks,
     )
 

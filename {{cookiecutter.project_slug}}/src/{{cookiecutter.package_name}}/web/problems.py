@@ -76,6 +76,8 @@ _MEANINGS: dict[int, str] = {
     500: "An unexpected error, logged under the response's X-Request-ID.",
     503: "A dependency is unavailable (named in `dependency`): retry later.",
 }
+# What every 503 asks of a client (RFC 9110 `Retry-After`): an outage is usually a blink.
+RETRY_AFTER_SECONDS = 5
 # A response's `Retry-After` (RFC 9110): the seconds to wait before trying again.
 _RETRY_AFTER = {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
 
@@ -102,7 +104,7 @@ def problem_responses(*statuses: int, idempotent: bool = False) -> dict[int | st
             "content": {PROBLEM_JSON: {"schema": schema}},
         }
         if status in (429, 503):
-            response["headers"] = {"Retry-After": {**_RETRY_AFTER, "required": status == 429}}
+            response["headers"] = {"Retry-After": {**_RETRY_AFTER, "required": True}}
         responses[status] = response
     return responses
 
@@ -132,7 +134,8 @@ async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     if exc.status_code >= HTTPStatus.INTERNAL_SERVER_ERROR:
         log.warning("request_failed", status=exc.status_code, detail=exc.detail)
-    return problem(exc.status_code, exc.detail, title=exc.title, **exc.extra)
+    headers = retry_later() if exc.status_code == HTTPStatus.SERVICE_UNAVAILABLE else None
+    return problem(exc.status_code, exc.detail, title=exc.title, headers=headers, **exc.extra)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -166,14 +169,19 @@ def _in_header(error: dict[str, Any]) -> bool:
     return len(error["loc"]) == 2 and error["loc"][0] == "header"
 
 
+def retry_later() -> dict[str, str]:
+    """The headers of every 503 this service answers."""
+    return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
 def dependency_down(dependency: Dependency, exc: BaseException) -> JSONResponse:
-    """The 503 for an outage (`core.outages`): names the dependency, asks to retry in 5 s."""
+    """The 503 for an outage (`core.outages`): names the dependency, asks to retry later."""
     log.warning("dependency_unavailable", dependency=dependency, error=str(exc))
     return problem(
         HTTPStatus.SERVICE_UNAVAILABLE,
         f"The {dependency} is unavailable; retry later.",
         dependency=str(dependency),
-        headers={"Retry-After": "5"},
+        headers=retry_later(),
     )
 
 
