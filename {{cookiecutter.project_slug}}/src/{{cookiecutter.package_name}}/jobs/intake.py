@@ -5,7 +5,7 @@
 session per request costs several milliseconds of Python for one row: here each row joins the
 next group commit (`group_commit.py`), one statement on a connection of the intake's own, and its
 request waits until that commit, so a 202 still means the row is durable. SQLite (development)
-writes each row in a session of its own.
+takes `jobs.submit` in a session of its own per row.
 """
 
 import json
@@ -23,7 +23,7 @@ from {{ cookiecutter.package_name }}.jobs.group_commit import DedicatedConnectio
 from {{ cookiecutter.package_name }}.jobs.models import JobStatus
 from {{ cookiecutter.package_name }}.jobs.queue import CompareAndSet, Queue, new_job_id
 from {{ cookiecutter.package_name }}.jobs.registry import Message
-from {{ cookiecutter.package_name }}.jobs.submit import Submitted, enqueue_recorded
+from {{ cookiecutter.package_name }}.jobs.submit import Submitted, enqueue_recorded, submit
 
 # A group insert takes milliseconds; one that takes this long is on a stalled connection.
 STATEMENT_TIMEOUT_SECONDS = 10.0
@@ -95,13 +95,22 @@ class Intake:
         `also(status)` names a key to write in the enqueue's round trip (the idempotency record
         of the request); `Submitted.also_written` says whether it was.
         """
+        if not self._postgres:
+            # The portable path: the row in a session of its own, committed, then the enqueue.
+            async with self._sessions() as session:
+                return await submit(
+                    session,
+                    self._queue,
+                    message,
+                    request_id=request_id,
+                    job_id=job_id,
+                    defer_seconds=defer_seconds,
+                    also=also,
+                )
         job_id = job_id or new_job_id()
         status = JobStatus.DEFERRED if defer_seconds > 0 else JobStatus.QUEUED
         row = _Row(job_id, message.task, status, message.kwargs, request_id, history.utcnow())
-        if self._postgres:
-            inserted, status = await self._rows.join(row)
-        else:
-            inserted, status = await self._insert_alone(row)
+        inserted, status = await self._rows.join(row)
         return await enqueue_recorded(
             self._queue,
             message,
@@ -136,21 +145,6 @@ class Intake:
             for job_id, inserted, status in await self._connection.run(insert)
         }
         return [_recorded(row, *found[row.job_id]) for row in rows]
-
-    async def _insert_alone(self, row: _Row) -> _Recorded:
-        """The portable path (SQLite in development): a session per row."""
-        async with self._sessions() as session:
-            inserted = await history.insert_queued(
-                session,
-                job_id=row.job_id,
-                task=row.task,
-                kwargs=row.kwargs,
-                request_id=row.request_id,
-                deferred=row.status == JobStatus.DEFERRED,
-            )
-            known = None if inserted else await history.get(session, row.job_id)
-            await session.commit()
-        return _recorded(row, inserted, known.status if known else None)
 
     async def _discard(self, job_id: str) -> None:
         async with self._sessions() as session:
