@@ -22,6 +22,10 @@ from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.db import connect_asyncpg
 from {{ cookiecutter.package_name }}.core.outages import is_outage
 
+# A group statement takes milliseconds; one that takes this long is on a connection that stalled
+# (a dropped network path sends no reset). It fails as an outage and the next group reconnects.
+STATEMENT_TIMEOUT_SECONDS = 10.0
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 T = TypeVar("T")
@@ -114,18 +118,19 @@ class GroupCommit(Generic[Item, Result]):
 class DedicatedConnection:
     """One asyncpg connection to `DATABASE_URL`, opened on first use and again after an outage.
 
-    `statement_timeout_seconds` bounds every statement: a connection that stalled (a dropped
-    network path sends no reset) fails as an outage, and the next call reconnects.
+    Every statement is bounded by STATEMENT_TIMEOUT_SECONDS: a connection that stalled fails as an
+    outage, and the next call reconnects.
     """
 
-    def __init__(self, settings: Settings, *, statement_timeout_seconds: float) -> None:
+    def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._timeout = statement_timeout_seconds
         self._connection: asyncpg.Connection | None = None
 
     async def run(self, operation: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         if self._connection is None or self._connection.is_closed():
-            self._connection = await connect_asyncpg(self._settings, command_timeout=self._timeout)
+            self._connection = await connect_asyncpg(
+                self._settings, command_timeout=STATEMENT_TIMEOUT_SECONDS
+            )
         connection = self._connection
         try:
             return await operation(connection)

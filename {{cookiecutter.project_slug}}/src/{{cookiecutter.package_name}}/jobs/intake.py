@@ -25,9 +25,6 @@ from {{ cookiecutter.package_name }}.jobs.queue import CompareAndSet, Queue, new
 from {{ cookiecutter.package_name }}.jobs.registry import Message
 from {{ cookiecutter.package_name }}.jobs.submit import Submitted, enqueue_recorded, submit
 
-# A group insert takes milliseconds; one that takes this long is on a stalled connection.
-STATEMENT_TIMEOUT_SECONDS = 10.0
-
 # One statement whatever the group's size (arrays, so it is prepared once): the rows that are new
 # are inserted, and for a job id that has a row already, that row's status comes back instead.
 _INSERT = """
@@ -74,9 +71,7 @@ class Intake:
         self._sessions = sessions
         self._queue = queue
         self._postgres = engine.dialect.name == "postgresql"
-        self._connection = DedicatedConnection(
-            settings, statement_timeout_seconds=STATEMENT_TIMEOUT_SECONDS
-        )
+        self._connection = DedicatedConnection(settings)
         self._rows: GroupCommit[_Row, _Recorded] = GroupCommit(
             self._insert_group, key=lambda row: row.job_id
         )

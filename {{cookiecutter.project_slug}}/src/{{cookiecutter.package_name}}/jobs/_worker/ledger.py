@@ -30,9 +30,6 @@ from {{ cookiecutter.package_name }}.jobs._worker._postgres import ClaimedRow as
 from {{ cookiecutter.package_name }}.jobs.group_commit import DedicatedConnection, GroupCommit
 from {{ cookiecutter.package_name }}.jobs.models import FINAL_STATUSES, JobRecord, JobStatus
 
-# A group statement takes milliseconds; one that takes this long is on a connection that stalled
-# (a dropped network path sends no reset). It fails as an outage and the next group reconnects.
-STATEMENT_TIMEOUT_SECONDS = 10.0
 # The Table itself: `JobRecord.__table__` is typed as any FROM clause, which inserts do not take.
 # The portable statements below serve SQLite in development; Postgres has `_postgres.py`.
 _TABLE = JobRecord.metadata.tables[JobRecord.__tablename__]
@@ -78,9 +75,7 @@ class Ledger:
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
         self._engine = engine
         # Postgres: the committer's own connection (see `group_commit.py`).
-        self._connection = DedicatedConnection(
-            settings, statement_timeout_seconds=STATEMENT_TIMEOUT_SECONDS
-        )
+        self._connection = DedicatedConnection(settings)
         # One write per job in a group: one commit cannot touch a row twice.
         self._writes: GroupCommit[_Write, _ClaimedRow | None] = GroupCommit(
             self._commit, key=lambda write: write.row["job_id"]
