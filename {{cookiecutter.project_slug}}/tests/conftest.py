@@ -159,3 +159,19 @@ async def relay(settings: Settings) -> AsyncIterator[RedisRelay]:
     await relay.up()
     yield relay
     await relay.down()
+
+
+@pytest.fixture
+async def database_relay(settings: Settings) -> AsyncIterator[RedisRelay]:
+    """A relay in front of this run's Postgres database; `through_relay` gives settings using it."""
+    relay = RedisRelay(settings.database_url.replace("postgresql+asyncpg", "redis", 1))
+    await relay.up()
+    yield relay
+    await relay.down()
+
+
+def through_relay(settings: Settings, database_relay: RedisRelay, **changes: object) -> Settings:
+    url = make_url(settings.database_url).set(host="127.0.0.1", port=database_relay.port)
+    return settings.model_copy(
+        update={"database_url": url.render_as_string(hide_password=False), **changes}
+    )

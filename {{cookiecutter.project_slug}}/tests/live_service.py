@@ -4,11 +4,13 @@ with the shipped defaults, a steady trickle of report requests, and the jobs' fi
 
 import asyncio
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -53,6 +55,7 @@ class Service:
 
     process: "subprocess.Popen[bytes]"
     base_url: str
+    log_path: Path
 
     async def get(self, path: str) -> httpx.Response:
         async with httpx.AsyncClient(base_url=self.base_url) as http:
@@ -73,14 +76,21 @@ class Service:
     def running(self) -> bool:
         return self.process.poll() is None
 
+    def errors(self) -> list[str]:
+        """The log lines at error level so far: an unhandled exception, with its traceback."""
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return [
+            line for line in lines if '"level": "error"' in line or '"level": "critical"' in line
+        ]
+
 
 @contextmanager
 def web(env: dict[str, str]) -> Iterator[Service]:
     """`SLUG web`, as `make web` runs it, on a free loopback port."""
     port = free_port()
     web_env = {**env, "WEB_HOST": "127.0.0.1", "WEB_PORT": str(port)}
-    with running([*CLI, "web"], env=web_env) as [process]:
-        yield Service(process, f"http://127.0.0.1:{port}")
+    with _logged([*CLI, "web"], web_env) as (process, log_path):
+        yield Service(process, f"http://127.0.0.1:{port}", log_path)
 
 
 @contextmanager
@@ -88,8 +98,22 @@ def worker(env: dict[str, str]) -> Iterator[Service]:
     """`SLUG worker`, as `make worker` runs it, with its probes on a free loopback port."""
     port = free_port()
     worker_env = {**env, "WORKER_HTTP_HOST": "127.0.0.1", "WORKER_HTTP_PORT": str(port)}
-    with running([*CLI, "worker"], env=worker_env) as [process]:
-        yield Service(process, f"http://127.0.0.1:{port}")
+    with _logged([*CLI, "worker"], worker_env) as (process, log_path):
+        yield Service(process, f"http://127.0.0.1:{port}", log_path)
+
+
+@contextmanager
+def _logged(
+    command: list[str], env: dict[str, str]
+) -> Iterator[tuple["subprocess.Popen[bytes]", Path]]:
+    """`command` with its output in a file that the test can read as it is written."""
+    with tempfile.TemporaryDirectory() as folder:
+        log_path = Path(folder) / "output.log"
+        with (
+            log_path.open("wb") as output,
+            running(command, env={**env, "PYTHONUNBUFFERED": "1"}, output=output) as [process],
+        ):
+            yield process, log_path
 
 
 async def post_report(http: httpx.AsyncClient, work_seconds: float) -> httpx.Response:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -73,13 +74,22 @@ def service_env(settings: Settings, **overrides: str) -> dict[str, str]:
 
 
 @contextmanager
-def running(*commands: list[str], env: dict[str, str]) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Run the commands as children; SIGTERM (then SIGKILL) all of them on the way out."""
+def running(
+    *commands: list[str], env: dict[str, str], output: IO[bytes] | None = None
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Run the commands as children; SIGTERM (then SIGKILL) all of them on the way out.
+
+    Their output goes to `output`, or else to pytest's capture, which shows it in the report of a
+    failing test (not of a later test that fails on a module fixture's result: give `output` then).
+    """
     children: list[subprocess.Popen[bytes]] = []
     try:
         for command in commands:
-            # Output goes to pytest's capture and shows in a failure's report.
-            children.append(subprocess.Popen(command, env=env))
+            children.append(
+                subprocess.Popen(
+                    command, env=env, stdout=output, stderr=output and subprocess.STDOUT
+                )
+            )
         yield children
     finally:
         for child in children:

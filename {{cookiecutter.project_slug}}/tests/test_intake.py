@@ -11,7 +11,6 @@ import httpx
 import pytest
 from alembic import command
 from redis.asyncio import Redis
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from {{ cookiecutter.package_name }}.config import Settings
@@ -22,7 +21,7 @@ from {{ cookiecutter.package_name }}.jobs import JobStatus, Queue, history, new_
 from {{ cookiecutter.package_name }}.jobs.intake import Intake
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
-from tests.conftest import alembic_config, serve
+from tests.conftest import alembic_config, serve, through_relay
 from tests.redis_relay import RedisRelay
 
 CONCURRENT = 40
@@ -39,29 +38,20 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-async def test_concurrent_posts_share_commits(settings: Settings, redis: Redis) -> None:
-    relay = RedisRelay(settings.database_url.replace("postgresql+asyncpg", "redis", 1))
-    await relay.up()
-    url = make_url(settings.database_url).set(host="127.0.0.1", port=relay.port)
+async def test_concurrent_posts_share_commits(
+    settings: Settings, database_relay: RedisRelay
+) -> None:
     # No limiter: the shipped quota would refuse most of the burst before it reached the rows.
-    relayed = settings.model_copy(
-        update={
-            "database_url": url.render_as_string(hide_password=False),
-            "rate_limit_enabled": False,
-        }
-    )
-    try:
-        async with serve(create_app(relayed)) as client:
-            await client.post("/v1/reports", json={"title": "Warm"}, headers=fresh_key())
-            before = relay.client_reads
-            posts = [
-                client.post("/v1/reports", json={"title": "Grouped"}, headers=fresh_key())
-                for _ in range(CONCURRENT)
-            ]
-            statuses = {response.status_code for response in await asyncio.gather(*posts)}
-            round_trips = relay.client_reads - before
-    finally:
-        await relay.down()
+    relayed = through_relay(settings, database_relay, rate_limit_enabled=False)
+    async with serve(create_app(relayed)) as client:
+        await client.post("/v1/reports", json={"title": "Warm"}, headers=fresh_key())
+        before = database_relay.client_reads
+        posts = [
+            client.post("/v1/reports", json={"title": "Grouped"}, headers=fresh_key())
+            for _ in range(CONCURRENT)
+        ]
+        statuses = {response.status_code for response in await asyncio.gather(*posts)}
+        round_trips = database_relay.client_reads - before
     assert (statuses, round_trips < CONCURRENT / 2) == ({202}, True), round_trips
 
 

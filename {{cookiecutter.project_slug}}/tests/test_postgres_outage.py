@@ -55,6 +55,8 @@ class Outage:
     history: dict[str, str]
     reports_per_job: dict[str, int]
     worker_running: bool
+    web_errors: list[str]
+    worker_errors: list[str]
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +96,8 @@ async def outage(redis_url: str) -> AsyncIterator[Outage]:
                 job_ids = trickle.accepted()
                 statuses = await statuses_by(http, job_ids, FINAL_STATUSES, SETTLE_SECONDS)
             worker_running = work.running
+            web_errors = api.errors()
+            worker_errors = work.errors()
         engine = create_engine(settings)
         sessions = create_session_factory(engine)
         try:
@@ -109,7 +113,14 @@ async def outage(redis_url: str) -> AsyncIterator[Outage]:
             history=history,
             reports_per_job=reports,
             worker_running=worker_running,
+            web_errors=web_errors,
+            worker_errors=worker_errors,
         )
+
+
+def unfinished_report(unfinished: dict[str, str], outage: Outage) -> str:
+    """How many jobs did not finish, and what the worker logged at error level."""
+    return "\n".join([f"{len(unfinished)} of {len(outage.job_ids)} jobs", *outage.worker_errors])
 
 
 def test_jobs_were_accepted_and_running_when_postgres_stopped(outage: Outage) -> None:
@@ -118,21 +129,23 @@ def test_jobs_were_accepted_and_running_when_postgres_stopped(outage: Outage) ->
 
 
 def test_web_answers_202_or_a_503_problem_never_a_500(outage: Outage) -> None:
-    assert unexpected_answers(outage.answers) == []
+    assert unexpected_answers(outage.answers) == [], "\n".join(outage.web_errors)
 
 
 def test_every_accepted_job_ends_complete(outage: Outage) -> None:
     unfinished = not_complete(outage.statuses)
-    assert unfinished == {}, f"{len(unfinished)} of {len(outage.job_ids)} jobs"
+    assert unfinished == {}, unfinished_report(unfinished, outage)
 
 
 def test_every_accepted_job_is_complete_in_the_history(outage: Outage) -> None:
     unfinished = not_complete(outage.history)
-    assert unfinished == {}, f"{len(unfinished)} of {len(outage.job_ids)} jobs"
+    assert unfinished == {}, unfinished_report(unfinished, outage)
 
 
 def test_each_job_writes_exactly_one_report(outage: Outage) -> None:
-    assert outage.reports_per_job == dict.fromkeys(outage.job_ids, 1)
+    assert outage.reports_per_job == dict.fromkeys(outage.job_ids, 1), "\n".join(
+        outage.worker_errors
+    )
 
 
 def test_worker_process_is_still_running(outage: Outage) -> None:

@@ -60,6 +60,8 @@ class Outage:
     history: dict[str, str]
     reports_per_job: dict[str, int]
     worker_running: bool
+    web_errors: list[str]
+    worker_errors: list[str]
 
 
 async def probes(work: Service) -> tuple[int, int]:
@@ -131,6 +133,8 @@ async def outage(
                     statuses = await statuses_by(http, job_ids, FINAL_STATUSES, SETTLE_SECONDS)
                 readyz_after = (await probes(work))[1]
                 worker_running = work.running
+                web_errors = api.errors()
+                worker_errors = work.errors()
                 history = {j: (await record(sessions, j)).status for j in job_ids}
                 reports = await reports_per_job(sessions, job_ids)
             finally:
@@ -147,7 +151,14 @@ async def outage(
             history=history,
             reports_per_job=reports,
             worker_running=worker_running,
+            web_errors=web_errors,
+            worker_errors=worker_errors,
         )
+
+
+def unfinished_report(unfinished: dict[str, str], outage: Outage) -> str:
+    """How many jobs did not finish, and what the worker logged at error level."""
+    return "\n".join([f"{len(unfinished)} of {len(outage.job_ids)} jobs", *outage.worker_errors])
 
 
 def test_jobs_were_accepted_and_running_when_redis_stopped(outage: Outage) -> None:
@@ -156,7 +167,7 @@ def test_jobs_were_accepted_and_running_when_redis_stopped(outage: Outage) -> No
 
 
 def test_web_answers_202_or_a_503_problem_never_a_500(outage: Outage) -> None:
-    assert unexpected_answers(outage.answers) == []
+    assert unexpected_answers(outage.answers) == [], "\n".join(outage.web_errors)
 
 
 def test_worker_stays_live_but_not_ready_while_redis_is_down(outage: Outage) -> None:
@@ -169,12 +180,12 @@ def test_worker_is_ready_again_after_the_outage(outage: Outage) -> None:
 
 def test_every_accepted_job_ends_complete(outage: Outage) -> None:
     unfinished = not_complete(outage.statuses)
-    assert unfinished == {}, f"{len(unfinished)} of {len(outage.job_ids)} jobs"
+    assert unfinished == {}, unfinished_report(unfinished, outage)
 
 
 def test_every_accepted_job_is_complete_in_the_history(outage: Outage) -> None:
     unfinished = not_complete(outage.history)
-    assert unfinished == {}, f"{len(unfinished)} of {len(outage.job_ids)} jobs"
+    assert unfinished == {}, unfinished_report(unfinished, outage)
 
 
 def test_status_reads_complete_within_5_s_of_recovery_when_history_says_so(
@@ -187,7 +198,9 @@ def test_status_reads_complete_within_5_s_of_recovery_when_history_says_so(
 
 
 def test_each_job_writes_exactly_one_report(outage: Outage) -> None:
-    assert outage.reports_per_job == dict.fromkeys(outage.job_ids, 1)
+    assert outage.reports_per_job == dict.fromkeys(outage.job_ids, 1), "\n".join(
+        outage.worker_errors
+    )
 
 
 def test_worker_process_is_still_running(outage: Outage) -> None:

@@ -1,22 +1,21 @@
-"""What an accepted POST costs: two Redis round trips and one Postgres round trip (issue 12).
+"""What an accepted POST costs: two Redis round trips and one Postgres round trip.
 
 Redis: the rate-limit decision with the idempotency claim, then the enqueue with the stored
 response. Postgres: the job's row, group-committed in one statement.
 """
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from sqlalchemy.engine import make_url
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.main import create_app
-from tests.conftest import serve
+from tests.conftest import serve, through_relay
 from tests.redis_relay import RedisRelay
 
 BODY = {"title": "Costed", "work_seconds": 0}
@@ -53,23 +52,10 @@ async def test_accepted_post_makes_two_redis_round_trips(
     assert (response.status_code, sent) == (202, ["EVALSHA"] * 2)
 
 
-@pytest.fixture
-async def database_relay(settings: Settings) -> AsyncIterator[RedisRelay]:
-    """A relay in front of this run's Postgres database, counting what clients send."""
-    relay = RedisRelay(settings.database_url.replace("postgresql+asyncpg", "redis", 1))
-    await relay.up()
-    yield relay
-    await relay.down()
-
-
 async def test_accepted_post_makes_one_postgres_round_trip(
     settings: Settings, database_relay: RedisRelay
 ) -> None:
-    url = make_url(settings.database_url).set(host="127.0.0.1", port=database_relay.port)
-    relayed = settings.model_copy(
-        update={"database_url": url.render_as_string(hide_password=False)}
-    )
-    async with serve(create_app(relayed)) as client:
+    async with serve(create_app(through_relay(settings, database_relay))) as client:
         # Warm up: the connection is opened and the statement prepared.
         await client.post("/v1/reports", json=BODY, headers=fresh_key())
         before = database_relay.client_reads

@@ -66,6 +66,7 @@ class Failovers:
     reports_per_job: dict[str, int]
     web_running: bool
     worker_running: bool
+    web_errors: list[str]
 
 
 async def switched(cluster: PrivateSentinels, old: int) -> int:
@@ -176,6 +177,7 @@ async def failovers(own_database: str, tmp_path_factory: pytest.TempPathFactory)
                 reports_per_job=reports,
                 web_running=api.running,
                 worker_running=work.running,
+                web_errors=api.errors(),
             )
     return outcome
 
@@ -186,7 +188,7 @@ def test_the_primary_moved_twice(failovers: Failovers) -> None:
 
 
 def test_web_answers_202_or_a_503_problem_never_a_500(failovers: Failovers) -> None:
-    assert unexpected_answers(failovers.answers) == []
+    assert unexpected_answers(failovers.answers) == [], "\n".join(failovers.web_errors)
 
 
 def test_every_accepted_job_ends_complete(failovers: Failovers) -> None:

@@ -9,9 +9,10 @@ exception's chain (SQLAlchemy wraps asyncpg, redis-py wraps sockets, a WATCH wra
                writes (a failover in progress); no primary the sentinels know (redis-py's
                MasterNotFoundError is a ConnectionError); a WATCH broken by a lost connection
     database   asyncpg's connection errors (refused, reset, "shutting down", "starting up", too many
-               connections, terminated by an administrator or a crash); a connection SQLAlchemy
-               invalidated; the pool's own timeout; a bare network error raised inside asyncpg or
-               SQLAlchemy (the pool's connect lets `ConnectionRefusedError` through unwrapped)
+               connections, terminated by an administrator or a crash); a session the server
+               ended whose close asyncpg has not seen yet; a connection SQLAlchemy invalidated;
+               the pool's own timeout; a bare network error raised inside asyncpg or SQLAlchemy
+               (the pool's connect lets `ConnectionRefusedError` through unwrapped)
 
 A bare `ConnectionError` from anywhere else (an HTTP client in a task) is not a dependency outage:
 the task's retry policy treats it as transient (`jobs.retry`), the web tier as a bug.
@@ -41,6 +42,11 @@ _DATABASE_DOWN = (
     pg.ConnectionDoesNotExistError,  # the socket closed under a running statement
     sa.TimeoutError,  # the pool had no connection to give within its timeout
 )
+# A server that ends an idle session (a shutdown, pg_terminate_backend) sends it a FATAL error and
+# then closes it. asyncpg, reading the error with no statement of its own running, stays busy
+# consuming it until the close arrives, and refuses the next statement, unsent, with this message.
+# Its own misuse (two statements at once) is an InterfaceError instead.
+_SESSION_ENDED = "another operation"
 _NETWORK = (ConnectionError, TimeoutError)
 # Frames of these libraries mark a bare network error as the database's own.
 _DATABASE_MODULES = ("asyncpg", "sqlalchemy")
@@ -62,6 +68,8 @@ def outage_of(exc: BaseException) -> Dependency | None:
             return Dependency.DATABASE
         if isinstance(err, pg.InterfaceError) and "connection is closed" in str(err):
             # asyncpg's word for a connection the server (or a reset) closed before this call.
+            return Dependency.DATABASE
+        if isinstance(err, pg.InternalClientError) and _SESSION_ENDED in str(err):
             return Dependency.DATABASE
     for err in chain:
         if _is_network_error(err) and _raised_in(err, _DATABASE_MODULES):
