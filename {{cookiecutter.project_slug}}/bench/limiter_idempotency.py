@@ -62,7 +62,7 @@ BODY = {"title": "Benchmark", "work_seconds": 0}
 # Never refuse during the run: each decision is made and costed, and the request goes on.
 ROOMY = RateLimitPolicy(name="default", quota=1_000_000, window_seconds=60)
 ROOMY_REPORTS = ROOMY.model_copy(update={"name": "reports-create"})
-# Issue 12: the rate limiter and the Idempotency-Key layer together, per request.
+# The target for the rate limiter and the Idempotency-Key layer together, per request.
 TARGET_MS = 0.3
 
 

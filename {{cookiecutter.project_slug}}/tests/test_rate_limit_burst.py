@@ -6,7 +6,7 @@ container past its CPU limit is: CPU hogs share the cores, and both processes ar
 0.3 s at a time (the kernel's CPU throttling does the same), so Redis's answers wait in the socket
 while the processes' clocks run on. No more than the quota plus what refills during the burst may
 be admitted: only a Redis outage may let a request through unlimited. A limiter that gave up on
-a decision after a budget of its own (0.25 s, before issue 12) admitted most of the burst here.
+a decision after a budget of its own (0.25 s, as this template's first version did) admitted most of the burst here.
 """
 
 import asyncio
