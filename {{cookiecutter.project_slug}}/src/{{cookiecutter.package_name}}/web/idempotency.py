@@ -153,9 +153,7 @@ async def prepare_claim(
     values = request.headers.getlist(KEY_HEADER)
     if len(values) != 1 or (key := _valid_key(values[0])) is None:
         return None
-    idempotent = _idempotent_request(request, principal, key)
-    claim = resources.idempotency.prepare(idempotent.scoped_key, await _fingerprint(request))
-    return idempotent, claim
+    return await _prepare(request, principal, resources, key)
 
 
 def hand_over(
@@ -206,10 +204,15 @@ def _declares_key(dependant: Dependant) -> bool:
     )
 
 
-def _idempotent_request(request: Request, principal: str, key: str) -> IdempotentRequest:
+async def _prepare(
+    request: Request, principal: str, resources: Resources, key: str
+) -> tuple[IdempotentRequest, Claim]:
+    """The key scoped to the caller and the route, and the claim it makes on this payload."""
     route_path = getattr(request.scope.get("route"), "path", request.url.path)
     scope_text = f"{principal}\n{request.method} {route_path}\n{key}"
-    return IdempotentRequest(key, hashlib.sha256(scope_text.encode()).hexdigest())
+    idempotent = IdempotentRequest(key, hashlib.sha256(scope_text.encode()).hexdigest())
+    claim = resources.idempotency.prepare(idempotent.scoped_key, await _fingerprint(request))
+    return idempotent, claim
 
 
 async def claim_request(
@@ -222,8 +225,7 @@ async def claim_request(
         idempotent, claim, outcome = admitted.request, admitted.claim, admitted.outcome
     else:
         key = _parse_key(request.headers.getlist(KEY_HEADER))
-        idempotent = _idempotent_request(request, principal, key)
-        claim = resources.idempotency.prepare(idempotent.scoped_key, await _fingerprint(request))
+        idempotent, claim = await _prepare(request, principal, resources, key)
         outcome = await resources.idempotency.claim_prepared(claim)
     if isinstance(outcome, Claim):
         OUTCOMES.labels("claimed").inc()
