@@ -92,13 +92,14 @@ def _delivery(settings: Settings, ledger: Ledger, *, wrapped: bool) -> Function:
 
 
 async def job_cost(settings: Settings, rounds: int, calls: int, log: Path) -> dict[str, float]:
-    with log.open("a") as out:
-        with redirect_stdout(out):  # the handler keeps the stream it is given at set-up
+    try:
+        # The job lines go to the log file: ours are written to whatever stdout is at the time,
+        # the stdlib's to the stream its handler was given at set-up.
+        with log.open("a") as out, redirect_stdout(out):
             configure_logging(json=True, level="INFO")
-        try:
             return await _job_cost(settings, rounds, calls)
-        finally:
-            configure_logging(json=True, level="INFO")  # back to stdout, for what runs next
+    finally:
+        configure_logging(json=True, level="INFO")  # back to stdout, for what runs next
 
 
 async def _job_cost(settings: Settings, rounds: int, calls: int) -> dict[str, float]:
