@@ -13,6 +13,7 @@ from {{ cookiecutter.package_name }}.config import InvalidSettings, Settings, ge
 {%- if cookiecutter.use_tracing %}
 from {{ cookiecutter.package_name }}.core import tracing
 {%- endif %}
+from {{ cookiecutter.package_name }}.core.heap import frozen_startup_heap
 from {{ cookiecutter.package_name }}.core.logging import configure_logging
 from {{ cookiecutter.package_name }}.web.api_docs import install_api_docs
 from {{ cookiecutter.package_name }}.web.body_limit import BodyLimitMiddleware
@@ -62,7 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         resources = Resources.open(settings)
         log.info("web_started", environment=settings.environment)
         try:
-            yield {"resources": resources}
+            with frozen_startup_heap():
+                yield {"resources": resources}
         finally:
             await resources.close()
             log.info("web_stopped")

@@ -18,6 +18,7 @@ from arq.connections import ArqRedis
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
+from {{ cookiecutter.package_name }}.core.heap import frozen_startup_heap
 from {{ cookiecutter.package_name }}.core.logging import configure_logging
 from {{ cookiecutter.package_name }}.core.redis import connection_pool
 from {{ cookiecutter.package_name }}.jobs._worker import metrics as job_metrics
@@ -148,7 +149,8 @@ async def serve(
         redelivery_after_seconds=worker.redelivery_after_seconds,
     )
     try:
-        await worker.async_run()
+        with frozen_startup_heap():
+            await worker.async_run()
     except asyncio.CancelledError:
         # arq ends a drain by cancelling its own main task; a cancellation of ours propagates.
         current = asyncio.current_task()
