@@ -204,6 +204,11 @@ def not_complete(statuses: dict[str, str]) -> dict[str, str]:
     return {job_id: status for job_id, status in statuses.items() if status != "complete"}
 
 
+def unfinished_report(unfinished: dict[str, str], accepted: int, worker_errors: list[str]) -> str:
+    """How many accepted jobs did not finish, and what the worker logged at error level."""
+    return "\n".join([f"{len(unfinished)} of {accepted} jobs", *worker_errors])
+
+
 async def job_status(http: httpx.AsyncClient, job_id: str) -> str:
     """`status` from `GET /v1/jobs/{id}`, or `http <code>` when it does not answer 200."""
     try:

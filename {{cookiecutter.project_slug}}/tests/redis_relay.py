@@ -72,7 +72,8 @@ class RedisRelay:
         self._flowing.set()
 
     def hold_closes(self) -> None:
-        """Relay what the server sends, but not its closing the connection, until `down()`."""
+        """Relay what the server sends, but not its closing the connection, until the client
+        sends more (a real socket would answer that with a reset) or `down()`."""
         self._closing.clear()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

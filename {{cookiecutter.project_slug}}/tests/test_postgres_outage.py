@@ -26,6 +26,7 @@ from tests.live_service import (
     product_env,
     statuses_by,
     unexpected_answers,
+    unfinished_report,
     web,
     worker,
 )
@@ -118,11 +119,6 @@ async def outage(redis_url: str) -> AsyncIterator[Outage]:
         )
 
 
-def unfinished_report(unfinished: dict[str, str], outage: Outage) -> str:
-    """How many jobs did not finish, and what the worker logged at error level."""
-    return "\n".join([f"{len(unfinished)} of {len(outage.job_ids)} jobs", *outage.worker_errors])
-
-
 def test_jobs_were_accepted_and_running_when_postgres_stopped(outage: Outage) -> None:
     assert outage.running_at_stop
     assert len(outage.job_ids) >= ACCEPTED_BEFORE + ACCEPTED_AFTER
@@ -134,12 +130,16 @@ def test_web_answers_202_or_a_503_problem_never_a_500(outage: Outage) -> None:
 
 def test_every_accepted_job_ends_complete(outage: Outage) -> None:
     unfinished = not_complete(outage.statuses)
-    assert unfinished == {}, unfinished_report(unfinished, outage)
+    assert unfinished == {}, unfinished_report(
+        unfinished, len(outage.job_ids), outage.worker_errors
+    )
 
 
 def test_every_accepted_job_is_complete_in_the_history(outage: Outage) -> None:
     unfinished = not_complete(outage.history)
-    assert unfinished == {}, unfinished_report(unfinished, outage)
+    assert unfinished == {}, unfinished_report(
+        unfinished, len(outage.job_ids), outage.worker_errors
+    )
 
 
 def test_each_job_writes_exactly_one_report(outage: Outage) -> None:

@@ -181,13 +181,18 @@ async def test_fail_open_is_counted(quota_settings: QuotaSettings, relay: RedisR
     assert decisions("default", "fail_open") - before == 2
 
 
-async def test_fail_closed_answers_503_while_redis_is_down(
-    quota_settings: QuotaSettings, relay: RedisRelay
-) -> None:
+async def fail_closed_answer(quota_settings: QuotaSettings, relay: RedisRelay) -> httpx.Response:
+    """What a limited route answers with Redis down and a policy that fails closed."""
     settings = quota_settings(5, fail_open=False, redis_url=relay.url)
     async with serve(create_app(settings)) as client:
         await relay.down()
-        response = await client.get(LIMITED)
+        return await client.get(LIMITED)
+
+
+async def test_fail_closed_answers_503_while_redis_is_down(
+    quota_settings: QuotaSettings, relay: RedisRelay
+) -> None:
+    response = await fail_closed_answer(quota_settings, relay)
     assert (response.status_code, response.headers["content-type"]) == (
         503,
         "application/problem+json",
@@ -197,10 +202,7 @@ async def test_fail_closed_answers_503_while_redis_is_down(
 async def test_fail_closed_503_names_redis_and_asks_to_retry_later(
     quota_settings: QuotaSettings, relay: RedisRelay
 ) -> None:
-    settings = quota_settings(5, fail_open=False, redis_url=relay.url)
-    async with serve(create_app(settings)) as client:
-        await relay.down()
-        response = await client.get(LIMITED)
+    response = await fail_closed_answer(quota_settings, relay)
     assert (response.json()["dependency"], response.headers.get("retry-after")) == ("redis", "5")
 
 

@@ -27,6 +27,7 @@ from tests.live_service import (
     product_env,
     statuses_by,
     unexpected_answers,
+    unfinished_report,
     web,
     worker,
 )
@@ -156,11 +157,6 @@ async def outage(
         )
 
 
-def unfinished_report(unfinished: dict[str, str], outage: Outage) -> str:
-    """How many jobs did not finish, and what the worker logged at error level."""
-    return "\n".join([f"{len(unfinished)} of {len(outage.job_ids)} jobs", *outage.worker_errors])
-
-
 def test_jobs_were_accepted_and_running_when_redis_stopped(outage: Outage) -> None:
     assert outage.running_at_stop
     assert len(outage.job_ids) >= ACCEPTED_BEFORE + ACCEPTED_AFTER
@@ -180,12 +176,16 @@ def test_worker_is_ready_again_after_the_outage(outage: Outage) -> None:
 
 def test_every_accepted_job_ends_complete(outage: Outage) -> None:
     unfinished = not_complete(outage.statuses)
-    assert unfinished == {}, unfinished_report(unfinished, outage)
+    assert unfinished == {}, unfinished_report(
+        unfinished, len(outage.job_ids), outage.worker_errors
+    )
 
 
 def test_every_accepted_job_is_complete_in_the_history(outage: Outage) -> None:
     unfinished = not_complete(outage.history)
-    assert unfinished == {}, unfinished_report(unfinished, outage)
+    assert unfinished == {}, unfinished_report(
+        unfinished, len(outage.job_ids), outage.worker_errors
+    )
 
 
 def test_status_reads_complete_within_5_s_of_recovery_when_history_says_so(
