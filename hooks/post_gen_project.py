@@ -26,20 +26,7 @@ TRUTHY = {"true", "yes", "y", "1", "on"}
 MANIFEST: dict[str, list[str]] = {
     "use_compose": ["compose.yaml", "deploy/prometheus/prometheus.yml"],
     "use_helm": ["deploy/helm", "tests/test_helm_values.py"],
-    "use_tracing": [
-        "src/{package}/core/tracing.py",
-        "src/{package}/jobs/trace_context.py",
-        "src/{package}/jobs/_worker/tracing.py",
-        "tests/test_tracing.py",
-        "tests/otlp_receiver.py",
-        "bench/tracing.py",
-    ],
 }
-# An option that adds dependencies has a lock file of its own without them: uv.lock is resolved
-# with the option on, and `uv sync --locked` needs the lock of exactly this pyproject.toml.
-# scripts/relock.sh writes both; the hook keeps the one that matches the answers.
-LOCK = "uv.lock"
-LOCKS_WITHOUT = {"use_tracing": "uv.without-tracing.lock"}
 # Prometheus and Grafana files have template braces of their own, so cookiecutter copies them
 # verbatim (`_copy_without_render`) and these placeholders in them become the project's names here.
 VERBATIM_DIRS = ["deploy/prometheus", "deploy/grafana"]
@@ -74,18 +61,6 @@ def remove_disabled(root: Path, answers: Mapping[str, object]) -> None:
     for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
         if not any(folder.iterdir()):
             folder.rmdir()
-
-
-def choose_lock(root: Path, answers: Mapping[str, object]) -> None:
-    """Keep the lock file resolved for these answers, as uv.lock."""
-    for option, name in LOCKS_WITHOUT.items():
-        lock_without = root / name
-        if not lock_without.exists():
-            continue
-        if is_on(answers.get(option, True)):
-            lock_without.unlink()
-        else:
-            lock_without.replace(root / LOCK)
 
 
 def fill_placeholders(root: Path, answers: Mapping[str, object]) -> None:
@@ -166,7 +141,6 @@ def record_template(root: Path, answers: Mapping[str, object], template_dir: Pat
 
 def finish(root: Path, answers: Mapping[str, object], template_dir: Path) -> str | None:
     remove_disabled(root, answers)
-    choose_lock(root, answers)
     fill_placeholders(root, answers)
     finish_chart(root, answers)  # after the placeholders: the chart carries the filled-in alert rules
     return record_template(root, answers, template_dir)

@@ -12,12 +12,9 @@ lock="$template/{{cookiecutter.project_slug}}/uv.lock"
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 
-# uv.lock is resolved with every dependency-adding option on. Each such option also has a lock
-# without its dependencies, which the post-gen hook puts in place of uv.lock when it is off; it
-# is resolved from the new uv.lock, so both lock the same version of every package they share.
-bake() {  # bake ANSWER: the default project with one answer, with the lock for that answer
-    python3 -m cookiecutter --no-input "$template" -o "$scratch/$1" use_helm=no use_compose=no "$1" >/dev/null
-    echo "$scratch/$1/acme-reports"
+bake() {  # the default project, with the current lock
+    python3 -m cookiecutter --no-input "$template" -o "$scratch" use_helm=no use_compose=no >/dev/null
+    echo "$scratch/acme-reports"
 }
 store() {  # store PROJECT FILE: the project's lock, with the name templated again
     sed 's/"acme-reports"/"{{ cookiecutter.project_slug }}"/' "$1/uv.lock" > "$2.new"
@@ -28,10 +25,6 @@ store() {  # store PROJECT FILE: the project's lock, with the name templated aga
 args=(--quiet)
 if [ -n "${UPGRADE:-}" ]; then args+=(--upgrade); fi
 if [ -n "${UPGRADE_PACKAGE:-}" ]; then args+=(--upgrade-package "$UPGRADE_PACKAGE"); fi
-full="$(bake use_tracing=yes)"
-(cd "$full" && uv lock "${args[@]}")
-without="$(bake use_tracing=no)"
-cp "$full/uv.lock" "$without/uv.lock"
-(cd "$without" && uv lock --quiet)
-store "$full" "$lock"
-store "$without" "$(dirname "$lock")/uv.without-tracing.lock"
+project="$(bake)"
+(cd "$project" && uv lock "${args[@]}")
+store "$project" "$lock"

@@ -20,9 +20,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench import machine, progress, statements, web, workers
-{%- if cookiecutter.use_tracing %}
 from bench import tracing as tracing_costs
-{%- endif %}
 from bench.context import BenchContext
 from bench.report import Rendered, Target, summary
 from bench.services import (
@@ -72,9 +70,7 @@ GROUPS: dict[str, Callable[[BenchContext], Awaitable[Rendered]]] = {
     "enqueue": web.measure,
     "worker": workers.measure,
     "postgres": statements.measure,
-{%- if cookiecutter.use_tracing %}
     "tracing": tracing_costs.measure,
-{%- endif %}
 }
 
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import uvicorn
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from chassis.jobs import history, new_job_id
+from chassis.settings import Settings
+from chassis.web.dependencies import RequestIdDep, SessionDep
 from fastapi import FastAPI, Request, status
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.jobs import history, new_job_id
 from {{ cookiecutter.package_name }}.main import create_app
-from {{ cookiecutter.package_name }}.web.dependencies import RequestIdDep, SessionDep
 
 # The arq baseline writes to arq's own default queue, apart from ours.
 ARQ_TASK = "generate_report"

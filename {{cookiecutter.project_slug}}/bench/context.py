@@ -4,7 +4,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from {{ cookiecutter.package_name }}.config import Settings
+from chassis.settings import Settings
 
 from bench.services import PrivateRedis
 

@@ -37,23 +37,23 @@ import httpx
 from alembic import command
 from alembic.config import Config
 from asgi_lifespan import LifespanManager
+from chassis.jobs.schemas import JobAccepted
+from chassis.settings import Environment, RateLimitPolicy, Settings
+from chassis.web.api import rate_limited
+from chassis.web.dependencies import RequestIdDep, ResourcesDep
+from chassis.web.idempotency import IdempotentRequest
+from chassis.web.idempotency_store import Claim
+from chassis.web.resources import Resources
+from chassis.web.submitter import Submitter
 from fastapi import APIRouter, BackgroundTasks, FastAPI, Request, Response
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.engine import make_url
 
-from {{ cookiecutter.package_name }}.api import rate_limited
-from {{ cookiecutter.package_name }}.config import Environment, RateLimitPolicy, Settings
-from {{ cookiecutter.package_name }}.jobs.schemas import JobAccepted
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.reports import router as report_routes
 from {{ cookiecutter.package_name }}.reports.schemas import ReportRequest
-from {{ cookiecutter.package_name }}.web.dependencies import RequestIdDep, ResourcesDep
-from {{ cookiecutter.package_name }}.web.idempotency import IdempotentRequest
-from {{ cookiecutter.package_name }}.web.idempotency_store import Claim
-from {{ cookiecutter.package_name }}.web.resources import Resources
-from {{ cookiecutter.package_name }}.web.submitter import Submitter
 
 from bench.services import private_redis
 

@@ -8,13 +8,12 @@ import asyncio
 from typing import Any
 
 from arq import Worker
+from chassis.core.logging import configure_logging
+from chassis.jobs import Message, Queue
+from chassis.jobs._worker import build_worker
+from chassis.jobs.serializer import deserialize
+from chassis.settings import QueueSettings, Settings
 from redis.asyncio import Redis
-
-from {{ cookiecutter.package_name }}.config import QueueSettings, Settings
-from {{ cookiecutter.package_name }}.core.logging import configure_logging
-from {{ cookiecutter.package_name }}.jobs import Message, Queue
-from {{ cookiecutter.package_name }}.jobs._worker import build_worker
-from {{ cookiecutter.package_name }}.jobs.serializer import deserialize
 
 from bench import tasks
 

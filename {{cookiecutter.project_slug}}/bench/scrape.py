@@ -19,9 +19,9 @@ import httpx
 from alembic import command
 from alembic.config import Config
 from asgi_lifespan import LifespanManager
+from chassis.settings import Environment, Settings
 from redis.asyncio import Redis
 
-from {{ cookiecutter.package_name }}.config import Environment, Settings
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
 

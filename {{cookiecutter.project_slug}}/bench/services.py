@@ -176,7 +176,7 @@ def scratch_database(server_url: str, workdir: Path) -> Iterator[str]:
         log = workdir / "migrate.log"
         with log.open("wb") as out:
             migrate = subprocess.run(
-                [sys.executable, "-m", "{{ cookiecutter.package_name }}.cli", "migrate"],
+                [sys.executable, "-m", "chassis.cli", "migrate"],
                 cwd=PROJECT_ROOT,
                 env={**os.environ, "DATABASE_URL": url},
                 stdout=out,

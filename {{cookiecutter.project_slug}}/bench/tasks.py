@@ -3,7 +3,7 @@
 import asyncio
 from typing import Any
 
-from {{ cookiecutter.package_name }}.jobs import JobContext, task
+from chassis.jobs import JobContext, task
 
 # An I/O-bound job: what most background work is (an HTTP call, a query, an upload).
 SLEEP_SECONDS = 0.025

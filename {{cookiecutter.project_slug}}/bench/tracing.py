@@ -24,15 +24,14 @@ from unittest import mock
 
 from arq.typing import WorkerCoroutine
 from arq.worker import Function
+from chassis.core import tracing
+from chassis.core.db import create_engine, create_session_factory
+from chassis.core.logging import configure_logging
+from chassis.jobs import Message, Queue, new_job_id
+from chassis.jobs._worker import runner
+from chassis.jobs._worker.ledger import Ledger
+from chassis.settings import Settings
 from redis.asyncio import Redis
-
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core import tracing
-from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
-from {{ cookiecutter.package_name }}.core.logging import configure_logging
-from {{ cookiecutter.package_name }}.jobs import Message, Queue, new_job_id
-from {{ cookiecutter.package_name }}.jobs._worker import runner
-from {{ cookiecutter.package_name }}.jobs._worker.ledger import Ledger
 
 from bench import ours, progress, tasks
 from bench.context import BenchContext

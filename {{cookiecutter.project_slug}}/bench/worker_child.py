@@ -10,8 +10,7 @@ import logging.config
 from arq import Worker, func
 from arq.connections import RedisSettings
 from arq.logs import default_log_config
-
-from {{ cookiecutter.package_name }}.config import Settings
+from chassis.settings import Settings
 
 from bench import ours, tasks
 

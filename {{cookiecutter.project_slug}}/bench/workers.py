@@ -17,9 +17,8 @@ from pathlib import Path
 from arq.connections import ArqRedis
 from arq.constants import health_check_key_suffix, result_key_prefix
 from arq.jobs import JobResult, deserialize_result
+from chassis.settings import Settings
 from redis.asyncio import Redis
-
-from {{ cookiecutter.package_name }}.config import Settings
 
 from bench import ours, progress, tasks
 from bench.context import BenchContext

@@ -1,24 +1,27 @@
 """Alembic environment: async engine from the service settings, batch mode on SQLite."""
 
 import asyncio
+import importlib
 
 from alembic import context
+from chassis.core import Base, create_engine
+from chassis.jobs import models as _job_models  # noqa: F401 - registers tables
+from chassis.settings import Settings
 from sqlalchemy.engine import Connection
 
-from {{ cookiecutter.package_name }} import features
-from {{ cookiecutter.package_name }}.config import Settings, get_settings
-from {{ cookiecutter.package_name }}.core.db import Base, create_engine
-from {{ cookiecutter.package_name }}.jobs import models as _job_models  # noqa: F401 - registers tables
+from {{ cookiecutter.package_name }}.service import SERVICE
 
-# Every feature's `models.py` (features.py): a table no module imported is invisible to autogenerate.
-features.parts("models")
+# Every feature's models (its manifest): a table no module imported is invisible to autogenerate.
+for feature in SERVICE.load_features():
+    for module in feature.models:
+        importlib.import_module(module)
 target_metadata = Base.metadata
 
 
 def _settings() -> Settings:
     # Tests and tools may pass a URL through the Alembic config; the service uses DATABASE_URL.
     url = context.config.get_main_option("sqlalchemy.url")
-    settings = get_settings()
+    settings = SERVICE.load_settings()
     return settings.model_copy(update={"database_url": url}) if url else settings
 
 

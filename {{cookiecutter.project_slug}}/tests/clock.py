@@ -1,4 +1,4 @@
-"""A wall clock that tests move by hand, for the cron loop (`jobs/_worker/schedule.py`)."""
+"""A wall clock that tests move by hand, for the cron loop (`jobs/_worker/scheduler.py`)."""
 
 import asyncio
 from datetime import datetime

@@ -11,16 +11,17 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from asgi_lifespan import LifespanManager
+from chassis.core.db import create_engine, create_session_factory
+from chassis.jobs import Queue
+from chassis.settings import Environment
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from {{ cookiecutter.package_name }} import tasks  # noqa: F401 - registers every feature's tasks
-from {{ cookiecutter.package_name }}.config import Environment, Settings
-from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
-from {{ cookiecutter.package_name }}.jobs import Queue
+from {{ cookiecutter.package_name }} import features  # noqa: F401 - registers every feature's tasks
 from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests import services
 from tests.redis_relay import RedisRelay
 

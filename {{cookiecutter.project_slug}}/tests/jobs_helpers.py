@@ -3,12 +3,12 @@
 from typing import Any
 
 import httpx
+from chassis import jobs
+from chassis.jobs import history
+from chassis.jobs.models import JobRecord
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from {{ cookiecutter.package_name }} import jobs
-from {{ cookiecutter.package_name }}.jobs import history
-from {{ cookiecutter.package_name }}.jobs.models import JobRecord
 from {{ cookiecutter.package_name }}.reports.models import Report
 
 

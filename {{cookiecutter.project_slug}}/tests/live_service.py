@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests.processes import CLI, PROJECT_ROOT, WAIT_SECONDS, eventually, free_port, running
 from tests.processes import service_env as _service_env
 

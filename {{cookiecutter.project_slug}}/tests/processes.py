@@ -19,7 +19,7 @@ from typing import IO
 
 import httpx
 
-from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # A failsafe for waits that should end in well under a second; never a speed claim.

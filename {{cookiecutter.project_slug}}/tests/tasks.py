@@ -3,7 +3,7 @@
 import asyncio
 import time
 
-from {{ cookiecutter.package_name }}.jobs import Backoff, JobContext, task
+from chassis.jobs import Backoff, JobContext, task
 
 # What the tasks observed, per job id, in the test process (tasks run in-process via run_burst).
 ATTEMPT_STARTS: dict[str, list[float]] = {}

@@ -7,12 +7,13 @@ from typing import Any
 
 import httpx
 import pytest
+from chassis.settings import Environment
+from chassis.web.problems import PROBLEM_JSON
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from {{ cookiecutter.package_name }}.config import Environment, Settings
 from {{ cookiecutter.package_name }}.main import create_app
-from {{ cookiecutter.package_name }}.web.problems import PROBLEM_JSON
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests.conftest import serve
 
 DOCUMENT_AND_PAGES = ["/openapi.json", "/docs", "/redoc"]

@@ -4,8 +4,7 @@ import inspect
 
 import arq
 from arq.worker import Worker as ArqWorker
-
-from {{ cookiecutter.package_name }}.jobs._worker import _arq
+from chassis.jobs._worker import _arq
 
 
 def test_installed_arq_is_the_release_the_adapter_was_written_for() -> None:

@@ -11,6 +11,11 @@ import httpx
 import pytest
 import structlog
 from asgi_lifespan import LifespanManager
+from chassis.core.db import create_engine, create_session_factory
+from chassis.core.metrics import metric_name
+from chassis.jobs import new_job_id
+from chassis.web import background
+from chassis.web.dependencies import SpawnerDep
 from fastapi import BackgroundTasks, FastAPI
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
@@ -18,14 +23,9 @@ from starlette.types import Message, Receive, Scope, Send
 from structlog.testing import capture_logs
 from structlog.types import EventDict, Processor, WrappedLogger
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
-from {{ cookiecutter.package_name }}.core.metrics import metric_name
-from {{ cookiecutter.package_name }}.jobs import new_job_id
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.reports import service, views
-from {{ cookiecutter.package_name }}.web import background
-from {{ cookiecutter.package_name }}.web.dependencies import SpawnerDep
+from {{ cookiecutter.package_name }}.settings import Settings
 
 # Nothing listens on port 1: connections are refused at once, as with a stopped Redis.
 DEAD_REDIS = "redis://127.0.0.1:1/0"

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI
 
-from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests.conftest import serve
 
 LIMIT = 1024

@@ -2,14 +2,11 @@ import re
 from pathlib import Path
 
 import pytest
+from chassis.settings import Environment, InvalidSettings, load_settings
 from pydantic import ValidationError
 
-from {{ cookiecutter.package_name }}.config import (
-    Environment,
-    InvalidSettings,
-    Settings,
-    load_settings,
-)
+from {{ cookiecutter.package_name }}.digests.settings import DigestSettings
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests.conftest import PROJECT_ROOT
 
 SAFE_PRODUCTION: dict[str, object] = {
@@ -47,17 +44,20 @@ ENV_EXAMPLE = Path(__file__).resolve().parents[1] / ".env.example"
 def test_env_example_lists_every_setting() -> None:
     # A setting may be listed commented out when an empty value would mean something.
     listed = set(re.findall(r"^(?:# )?([A-Z][A-Z0-9_]*)=", ENV_EXAMPLE.read_text(), re.MULTILINE))
-    assert {name.upper() for name in Settings.model_fields} - listed == set()
+    names = {name.upper() for name in Settings.model_fields}
+    names |= {f"DIGEST_{name.upper()}" for name in DigestSettings.model_fields}
+    assert names - listed == set()
 
 
 def test_env_example_loads_as_is() -> None:
     settings = Settings(_env_file=ENV_EXAMPLE)
-    assert settings.digest_schedule == "0 8 * * *"
+    digests = DigestSettings(_env_file=ENV_EXAMPLE)
+    assert (settings.queue_prefix, digests.schedule) == ("{{ cookiecutter.package_name }}:queue", "0 8 * * *")
 
 
 def test_digest_schedule_must_parse() -> None:
     with pytest.raises(ValidationError, match="needs 5 fields"):
-        Settings(digest_schedule="every morning")
+        DigestSettings(schedule="every morning")
 
 
 def test_rate_limit_policies_parse_from_json_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,7 +97,7 @@ def test_a_malformed_sentinel_is_refused_by_position_not_by_value(
 ) -> None:
     monkeypatch.setenv("REDIS_SENTINELS", "sentinel-0:26379,secret-host:port")
     with pytest.raises(InvalidSettings) as refused:
-        load_settings()
+        load_settings(Settings)
     message = str(refused.value)
     assert (message.startswith("REDIS_SENTINELS: "), "entry 2" in message) == (True, True)
     assert "secret-host" not in message

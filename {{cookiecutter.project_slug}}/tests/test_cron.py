@@ -13,21 +13,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from chassis.core.db import create_engine, create_session_factory
+from chassis.core.redis import create_redis
+from chassis.jobs import JobContext, Queue, cron, task
+from chassis.jobs._worker.scheduler import SystemClock, run
+from chassis.jobs.registry import Task
+from chassis.jobs.retry import DEFAULT_BACKOFF
+from chassis.jobs.schedules import Cron, Schedule, ScheduleError, check_schedules, started_at_of
+from chassis.jobs.serializer import deserialize
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from structlog.testing import capture_logs
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
-from {{ cookiecutter.package_name }}.core.redis import create_redis
-from {{ cookiecutter.package_name }}.core.schedule import Schedule, ScheduleError
-from {{ cookiecutter.package_name }}.jobs import JobContext, Queue, cron, task
-from {{ cookiecutter.package_name }}.jobs._worker.schedule import SystemClock, run
-from {{ cookiecutter.package_name }}.jobs.cron import Cron, check_schedules, started_at_of
-from {{ cookiecutter.package_name }}.jobs.registry import Task
-from {{ cookiecutter.package_name }}.jobs.retry import DEFAULT_BACKOFF
-from {{ cookiecutter.package_name }}.jobs.serializer import deserialize
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests.clock import FakeClock
 from tests.processes import CLI, eventually, service_env
 from tests.redis_relay import RedisRelay

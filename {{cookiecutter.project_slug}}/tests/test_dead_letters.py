@@ -8,12 +8,13 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from chassis.cli import build_parser
+from chassis.jobs import JobStatus, Queue, history, run_burst
+from chassis.jobs import cli as dlq
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from {{ cookiecutter.package_name }}.cli import build_parser
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.jobs import JobStatus, Queue, history, run_burst
-from {{ cookiecutter.package_name }}.jobs import cli as dlq
+from {{ cookiecutter.package_name }}.service import SERVICE
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests import tasks
 from tests.conftest import PROJECT_ROOT
 from tests.jobs_helpers import job_status, record, submit
@@ -31,7 +32,7 @@ class Ran:
 async def run_dlq(settings: Settings, capsys: pytest.CaptureFixture[str], *argv: str) -> Ran:
     """Run `dlq ARGV` in-process; its exit code and what it printed (and nothing printed before)."""
     capsys.readouterr()
-    code = await dlq.run(settings, build_parser().parse_args(["dlq", *argv]))
+    code = await dlq.run(settings, build_parser(SERVICE).parse_args(["dlq", *argv]))
     printed = capsys.readouterr()
     return Ran(code, printed.out, printed.err)
 

@@ -1,4 +1,5 @@
 import asyncio
+import dataclasses
 import itertools
 import json
 from collections import Counter
@@ -7,22 +8,23 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from chassis.jobs import JobRecord, Message, Queue, run_burst
+from chassis.jobs._worker.scheduler import run
+from chassis.jobs.schedules import Cron, CronSchedule, registered_crons
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.digests import service
 from {{ cookiecutter.package_name }}.digests.models import DigestRun
 from {{ cookiecutter.package_name }}.digests.notifiers import SmtpNotifier, WebhookNotifier
 from {{ cookiecutter.package_name }}.digests.period import Period
+from {{ cookiecutter.package_name }}.digests.settings import DigestSettings
 from {{ cookiecutter.package_name }}.digests.summary import Digest
 from {{ cookiecutter.package_name }}.digests.tasks import send_activity_digest
-from {{ cookiecutter.package_name }}.jobs import JobRecord, Message, Queue, run_burst
-from {{ cookiecutter.package_name }}.jobs._worker.schedule import run
-from {{ cookiecutter.package_name }}.jobs.cron import Cron, CronSchedule, registered_crons
 from {{ cookiecutter.package_name }}.reports.models import Report
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests.clock import FakeClock
 from tests.processes import CLI, eventually, queues_json, running, service_env
 from tests.receivers import smtp_receiver, webhook_receiver
@@ -174,13 +176,12 @@ async def test_webhook_answer_other_than_2xx_is_a_failed_send(period: Period) ->
 
 async def test_smtp_notifier_mails_the_counts(settings: Settings, period: Period) -> None:
     with smtp_receiver() as (port, received):
-        smtp_settings = Settings(
-            database_url=settings.database_url,
-            digest_notifier="smtp",
+        smtp_settings = DigestSettings(
+            notifier="smtp",
             smtp_host="127.0.0.1",
             smtp_port=port,
             smtp_starttls=False,
-            digest_email_to="ops@example.com, oncall@example.com",
+            email_to="ops@example.com, oncall@example.com",
         )
         await SmtpNotifier(smtp_settings).send(Digest("activity", period, 7, 0, 1, 2))
     [message] = received.snapshot()
@@ -190,8 +191,8 @@ async def test_smtp_notifier_mails_the_counts(settings: Settings, period: Period
 
 
 def test_smtp_notifier_without_a_host_is_refused() -> None:
-    with pytest.raises(ValidationError, match="SMTP_HOST"):
-        Settings(digest_notifier="smtp", digest_email_to="ops@example.com")
+    with pytest.raises(ValidationError, match="DIGEST_SMTP_HOST"):
+        DigestSettings(notifier="smtp", email_to="ops@example.com")
 
 
 async def cli_digest_run(settings: Settings, *args: str) -> dict[str, object]:
@@ -251,7 +252,8 @@ class HourlyDigest:
     """The shipped digest cron on an hourly schedule, run as a worker runs it, on a fake clock."""
 
     def __init__(self, settings: Settings, redis: Redis, sessions: Sessions, now: datetime) -> None:
-        self.settings = settings.model_copy(update={"digest_schedule": "0 * * * *"})
+        self.settings = settings
+        self.cron = dataclasses.replace(digest_cron(), schedule=lambda _settings: "0 * * * *")
         self.queue = Queue(redis, self.settings)
         self.sessions = sessions
         self.clock = FakeClock(now)
@@ -261,7 +263,7 @@ class HourlyDigest:
         """A worker starts at `now` and its cron loop reaches its first sleep."""
         await self.clock.set(now)
         self.loop = asyncio.create_task(
-            run([digest_cron()], self.settings, self.queue, self.sessions, clock=self.clock)
+            run([self.cron], self.settings, self.queue, self.sessions, clock=self.clock)
         )
         await self.clock.sleepers(now.replace(minute=0, second=0) + timedelta(hours=1))
 

@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+from chassis.service import resolve
+
 from {{ cookiecutter.package_name }} import features
 from {{ cookiecutter.package_name }}.main import create_app
 from tests.conftest import PROJECT_ROOT
@@ -27,12 +29,14 @@ def web_tier_modules() -> set[str]:
 
 def test_web_tier_imports_no_worker_only_module() -> None:
     package = "{{ cookiecutter.package_name }}"
-    worker_only = {f"{package}.tasks", f"{package}.jobs._worker"}
-    worker_only |= {f"{package}.{feature}.metrics" for feature in features.FEATURES}
+    worker_only = {"chassis.jobs._worker"}
+    worker_only |= {module for feature in features.FEATURES for module in feature.worker_metrics}
+    worker_only |= {f"{package}.{feature.name}.metrics" for feature in features.FEATURES}
     assert web_tier_modules() & worker_only == set()
 
 
 def test_every_feature_router_is_included() -> None:
     served = set(create_app().openapi()["paths"])
-    declared = {route.path for module in features.parts("router") for route in module.router.routes}
+    routers = [resolve(feature.router) for feature in features.FEATURES if feature.router]
+    declared = {route.path for router in routers for route in router.routes}
     assert declared - served == set()

@@ -5,8 +5,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.settings import Settings
 
 # Nothing listens on port 1: connections are refused at once, as with a stopped Redis.
 DEAD_REDIS = "redis://127.0.0.1:1/0"

@@ -2,8 +2,8 @@
 
 import gc
 
-from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests.conftest import serve
 
 

@@ -15,19 +15,17 @@ CHART = PROJECT_ROOT / "deploy" / "helm"
 # Settings the chart sets itself, keeps in its Secret, or that have no place in a cluster.
 # QUEUES is built from workers.queues (one entry per worker Deployment).
 CHART_MANAGED = {"WEB_HOST", "WEB_PORT", "WORKER_HTTP_HOST", "WORKER_HTTP_PORT", "QUEUES"}
-CHART_SECRET = {"DATABASE_URL", "REDIS_URL", "SMTP_PASSWORD", "DIGEST_WEBHOOK_URL"}
-CHART_SECRET |= {"REDIS_SENTINEL_PASSWORD"}  # in the existing Secret, as SMTP_PASSWORD is
+CHART_SECRET = {"DATABASE_URL", "REDIS_URL", "DIGEST_SMTP_PASSWORD", "DIGEST_WEBHOOK_URL"}
+CHART_SECRET |= {"REDIS_SENTINEL_PASSWORD"}  # in the existing Secret, as DIGEST_SMTP_PASSWORD is
 NOT_FOR_CLUSTERS = {
     "DEBUG",  # production refuses it
     "PROMETHEUS_MULTIPROC_DIR",  # defaults to a fresh directory under the writable /tmp
 }
-{%- if cookiecutter.use_tracing %}
 # Not settings of ours: the OpenTelemetry SDK reads them itself (core/tracing.py).
 OPENTELEMETRY = {
     "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_RESOURCE_ATTRIBUTES",
     "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG",
 }  # fmt: skip
-{%- endif %}
 
 
 def chart_config() -> set[str]:
@@ -37,9 +35,7 @@ def chart_config() -> set[str]:
 
 def test_helm_config_covers_every_other_setting() -> None:
     settings = setting_names()
-{%- if cookiecutter.use_tracing %}
     settings |= OPENTELEMETRY
-{%- endif %}
     reachable = chart_config() | CHART_MANAGED | CHART_SECRET | NOT_FOR_CLUSTERS
     assert (settings - reachable, chart_config() - settings) == (set(), set())
 

@@ -8,12 +8,12 @@ before that, and the job completes once the database answers again.
 import asyncio
 
 import pytest
+from chassis.jobs import JobStatus, Queue, run_burst
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.jobs import JobStatus, Queue, run_burst
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests import tasks as test_tasks
 from tests.jobs_helpers import record
 from tests.redis_relay import RedisRelay

@@ -4,12 +4,12 @@ import uuid
 
 import httpx
 import pytest
+from chassis.jobs import JobRecord
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.jobs import JobRecord
+from {{ cookiecutter.package_name }}.settings import Settings
 
 PROBLEM_JSON = "application/problem+json"
 # NUL, NUL inside a plausible id, and one character over the 64 of a job id.

@@ -4,20 +4,21 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
+from chassis.core.db import create_engine
+from chassis.core.errors import ServiceUnavailable
+from chassis.jobs import run_burst
+from chassis.settings import RateLimitPolicy
+from chassis.web.idempotency import (
+    IdempotencyKeyDep,
+    OptionalIdempotencyKeyDep,
+)
+from chassis.web.principal import get_principal
 from fastapi import FastAPI, Header
 from redis.asyncio import Redis
 from sqlalchemy import text
 
-from {{ cookiecutter.package_name }}.config import RateLimitPolicy, Settings
-from {{ cookiecutter.package_name }}.core.db import create_engine
-from {{ cookiecutter.package_name }}.core.errors import ServiceUnavailable
-from {{ cookiecutter.package_name }}.jobs import run_burst
 from {{ cookiecutter.package_name }}.main import create_app
-from {{ cookiecutter.package_name }}.web.idempotency import (
-    IdempotencyKeyDep,
-    OptionalIdempotencyKeyDep,
-)
-from {{ cookiecutter.package_name }}.web.principal import get_principal
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests.conftest import serve
 
 

@@ -10,17 +10,17 @@ from pathlib import Path
 import httpx
 import pytest
 from alembic import command
+from chassis.core.db import create_engine, create_session_factory
+from chassis.core.errors import ServiceUnavailable
+from chassis.core.redis import create_redis
+from chassis.jobs import JobStatus, Queue, history, new_job_id
+from chassis.jobs.intake import Intake
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
-from {{ cookiecutter.package_name }}.core.errors import ServiceUnavailable
-from {{ cookiecutter.package_name }}.core.redis import create_redis
-from {{ cookiecutter.package_name }}.jobs import JobStatus, Queue, history, new_job_id
-from {{ cookiecutter.package_name }}.jobs.intake import Intake
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests.conftest import alembic_config, serve, through_relay
 from tests.redis_relay import RedisRelay
 

@@ -6,15 +6,15 @@ from pathlib import Path
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from chassis.core.metrics import PREFIX, metric_name
+from chassis.jobs import JobRecord, Queue
+from chassis.jobs.history import utcnow
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core.metrics import PREFIX, metric_name
-from {{ cookiecutter.package_name }}.jobs import JobRecord, Queue
-from {{ cookiecutter.package_name }}.jobs.history import utcnow
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests.metrics_text import exposed_names, sample_value
 from tests.processes import CLI, STARTUP_SECONDS, eventually, free_port, running, service_env
 
@@ -72,7 +72,7 @@ async def test_oldest_ready_age_grows_while_no_worker_runs(
 async def test_worker_drains_the_backlog_to_zero(
     client: httpx.AsyncClient, settings: Settings, redis: Redis
 ) -> None:
-    from {{ cookiecutter.package_name }}.jobs import run_burst
+    from chassis.jobs import run_burst
 
     await enqueue_reports(settings, redis, 5)
     await run_burst(settings)
@@ -198,7 +198,7 @@ async def test_every_metric_in_alerts_and_dashboard_is_exposed(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
     # Worker metrics live in this process too once a worker has been built here.
-    from {{ cookiecutter.package_name }}.jobs._worker import metrics as _worker_metrics  # noqa: F401
+    from chassis.jobs._worker import metrics as _worker_metrics  # noqa: F401
 
     exposed = exposed_names(await scrape(client))
     deploy = PROJECT_ROOT / "deploy"

@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+from chassis.settings import Environment, RateLimitPolicy
+from chassis.web.idempotency import KEY_HEADER
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from redis.asyncio import Redis
@@ -27,9 +29,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from {{ cookiecutter.package_name }}.config import Environment, RateLimitPolicy, Settings
 from {{ cookiecutter.package_name }}.main import create_app
-from {{ cookiecutter.package_name }}.web.idempotency import KEY_HEADER
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests.conftest import serve
 from tests.redis_relay import RedisRelay
 

@@ -11,14 +11,14 @@ from typing import Any
 
 import asyncpg
 import pytest
+from chassis.core.db import connect_asyncpg, create_engine
+from chassis.core.outages import Dependency, outage_of
+from chassis.core.redis import create_redis
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core.db import connect_asyncpg, create_engine
-from {{ cookiecutter.package_name }}.core.outages import Dependency, outage_of
-from {{ cookiecutter.package_name }}.core.redis import create_redis
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests.private_servers import (
     PrivatePostgres,
     PrivateRedis,

@@ -32,8 +32,8 @@ pytestmark = pytest.mark.slow
 FIRST_QUERY = """
 import asyncio
 from sqlalchemy import text
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core.db import create_engine
+from {{ cookiecutter.package_name }}.settings import Settings
+from chassis.core.db import create_engine
 
 async def main() -> None:
     engine = create_engine(Settings())

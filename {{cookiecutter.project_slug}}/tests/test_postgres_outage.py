@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from chassis.core.db import create_engine, create_session_factory
 from redis.asyncio import Redis
 
-from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
 from tests.conftest import make_settings
 from tests.jobs_helpers import record, reports_per_job
 from tests.live_service import (

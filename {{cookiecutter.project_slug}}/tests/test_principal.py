@@ -2,16 +2,17 @@ from ipaddress import ip_network
 from typing import Annotated
 
 import pytest
-from fastapi import Header
-from redis.asyncio import Redis
-
-from {{ cookiecutter.package_name }}.config import RateLimitPolicy, Settings
-from {{ cookiecutter.package_name }}.main import create_app
-from {{ cookiecutter.package_name }}.web.principal import (
+from chassis.settings import RateLimitPolicy
+from chassis.web.principal import (
     client_address,
     get_principal,
     principal_for,
 )
+from fastapi import Header
+from redis.asyncio import Redis
+
+from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests.conftest import serve
 
 PROXIES = [ip_network("10.0.0.0/8"), ip_network("fd00::/8")]

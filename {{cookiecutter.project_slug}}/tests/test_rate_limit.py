@@ -5,14 +5,15 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from chassis.core.metrics import metric_name
+from chassis.settings import RateLimitPolicy
+from chassis.web.rate_limit import QUOTA_EXCEEDED, rate_limit
 from fastapi import Depends
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
-from {{ cookiecutter.package_name }}.config import RateLimitPolicy, Settings
-from {{ cookiecutter.package_name }}.core.metrics import metric_name
 from {{ cookiecutter.package_name }}.main import create_app
-from {{ cookiecutter.package_name }}.web.rate_limit import QUOTA_EXCEEDED, rate_limit
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests.conftest import serve
 from tests.redis_relay import RedisRelay
 

@@ -25,7 +25,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests.live_service import Service, product_env, web
 
 # Starts real processes: `pytest -m "not slow"` leaves this module out.

@@ -2,10 +2,10 @@ import uuid
 from typing import Any
 
 import httpx
+from chassis.jobs import run_burst
 from redis.asyncio import Redis
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.jobs import run_burst
+from {{ cookiecutter.package_name }}.settings import Settings
 
 
 async def submit_report(client: httpx.AsyncClient, **body: Any) -> httpx.Response:
@@ -59,8 +59,8 @@ async def test_queued_job_status_comes_from_redis(client: httpx.AsyncClient) -> 
 async def test_request_id_travels_into_job_history(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
-    from {{ cookiecutter.package_name }}.jobs import history
+    from chassis.core.db import create_engine, create_session_factory
+    from chassis.jobs import history
 
     response = await client.post(
         "/v1/reports",

@@ -6,13 +6,14 @@ the old primary's last writes leaves it.
 """
 
 import pytest
+from chassis.cli import build_parser
+from chassis.jobs import JobStatus, Queue
+from chassis.jobs import cli as jobs_cli
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from {{ cookiecutter.package_name }}.cli import build_parser
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.jobs import JobStatus, Queue
-from {{ cookiecutter.package_name }}.jobs import cli as jobs_cli
+from {{ cookiecutter.package_name }}.service import SERVICE
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests import tasks
 from tests.jobs_helpers import submit
 
@@ -22,7 +23,9 @@ Sessions = async_sessionmaker[AsyncSession]
 async def requeue(settings: Settings, capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     """Run `jobs requeue ARGV` in-process; what it printed."""
     capsys.readouterr()
-    code = await jobs_cli.run(settings, build_parser().parse_args(["jobs", "requeue", *argv]))
+    code = await jobs_cli.run(
+        settings, build_parser(SERVICE).parse_args(["jobs", "requeue", *argv])
+    )
     printed = capsys.readouterr()
     assert code == 0, printed.err
     return printed.out

@@ -2,15 +2,15 @@
 
 import httpx
 import pytest
+from chassis.core.metrics import metric_name
+from chassis.jobs import Backoff, JobStatus, Queue, run_burst
+from chassis.jobs.models import JobRecord
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core.metrics import metric_name
-from {{ cookiecutter.package_name }}.jobs import Backoff, JobStatus, Queue, run_burst
-from {{ cookiecutter.package_name }}.jobs.models import JobRecord
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests import tasks
 from tests.jobs_helpers import job_status, record, submit
 
@@ -163,7 +163,7 @@ async def test_completed_job_delivered_again_does_not_run_again(
 
 @pytest.mark.parametrize("max_tries", [0, -1])
 def test_task_needs_at_least_one_try(max_tries: int) -> None:
-    from {{ cookiecutter.package_name }}.jobs import task
+    from chassis.jobs import task
 
     with pytest.raises(ValueError, match="at least 1"):
         task(max_tries=max_tries)

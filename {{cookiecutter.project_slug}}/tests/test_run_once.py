@@ -3,15 +3,15 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from chassis.core.db import create_engine, create_session_factory
+from chassis.jobs import Queue, new_job_id, run_burst, run_once
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
-from {{ cookiecutter.package_name }}.jobs import Queue, new_job_id, run_burst, run_once
 from {{ cookiecutter.package_name }}.reports.models import Report
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
+from {{ cookiecutter.package_name }}.settings import Settings
 
 
 @pytest.fixture

@@ -20,10 +20,10 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from chassis.core.db import create_engine, create_session_factory
+from chassis.core.redis import FOLLOW_SECONDS, create_redis
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
-from {{ cookiecutter.package_name }}.core.redis import FOLLOW_SECONDS, create_redis
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests import services
 from tests.conftest import create_database, drop_database, make_settings
 from tests.jobs_helpers import record, reports_per_job

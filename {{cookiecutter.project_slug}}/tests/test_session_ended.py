@@ -11,12 +11,12 @@ import asyncio
 import asyncpg
 import httpx
 import pytest
+from chassis.core.db import connect_asyncpg, create_engine
+from chassis.core.outages import Dependency, outage_of
 from sqlalchemy import text
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core.db import connect_asyncpg, create_engine
-from {{ cookiecutter.package_name }}.core.outages import Dependency, outage_of
 from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests.conftest import serve, through_relay
 from tests.processes import eventually
 from tests.redis_relay import RedisRelay

@@ -4,11 +4,11 @@ import asyncio
 from pathlib import Path
 
 from alembic import command
+from chassis.core.db import create_engine, create_session_factory
+from chassis.jobs import JobStatus, Queue, history, run_burst
 from redis.asyncio import Redis
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
-from {{ cookiecutter.package_name }}.jobs import JobStatus, Queue, history, run_burst
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests import tasks
 from tests.conftest import alembic_config
 from tests.jobs_helpers import record, submit

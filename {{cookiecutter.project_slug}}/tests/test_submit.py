@@ -2,14 +2,14 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from chassis.core.db import create_engine, create_session_factory
+from chassis.jobs import JobRecord, Queue, history, new_job_id, submit
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
-from {{ cookiecutter.package_name }}.jobs import JobRecord, Queue, history, new_job_id, submit
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
+from {{ cookiecutter.package_name }}.settings import Settings
 
 
 @pytest.fixture

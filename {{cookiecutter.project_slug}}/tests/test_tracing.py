@@ -18,16 +18,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from chassis.core import tracing
+from chassis.jobs import JobRecord, Queue, run_burst
+from chassis.jobs.serializer import deserialize
+from chassis.jobs.trace_context import TRACE_CONTEXT_KWARG
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core import tracing
 from {{ cookiecutter.package_name }}.digests.tasks import send_activity_digest
-from {{ cookiecutter.package_name }}.jobs import JobRecord, Queue, run_burst
-from {{ cookiecutter.package_name }}.jobs.serializer import deserialize
-from {{ cookiecutter.package_name }}.jobs.trace_context import TRACE_CONTEXT_KWARG
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests.conftest import make_settings
 from tests.live_service import FINAL_STATUSES, post_report, product_env, statuses_by, web
 from tests.otlp_receiver import ReceivedSpan, otlp_receiver

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from chassis.core.db import create_engine, create_session_factory
+from chassis.jobs import JobStatus
 from redis.asyncio import Redis
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
-from {{ cookiecutter.package_name }}.jobs import JobStatus
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests.conftest import make_settings
 from tests.jobs_helpers import record, reports_per_job
 from tests.live_service import (

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from chassis.core.db import create_engine, create_session_factory
+from chassis.jobs import JobStatus, Queue
 from redis.asyncio import Redis
 
-from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
-from {{ cookiecutter.package_name }}.jobs import JobStatus, Queue
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
 from tests.conftest import make_settings
 from tests.jobs_helpers import record, submit

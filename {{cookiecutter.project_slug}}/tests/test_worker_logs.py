@@ -4,10 +4,10 @@ import uuid
 import httpx
 import pytest
 import structlog
+from chassis.jobs import run_burst
 from structlog.testing import capture_logs
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.jobs import run_burst
+from {{ cookiecutter.package_name }}.settings import Settings
 
 
 async def test_each_job_is_logged_once_by_the_runner_not_by_arq(

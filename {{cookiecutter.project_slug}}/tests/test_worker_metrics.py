@@ -2,13 +2,13 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from chassis.core.metrics import metric_name
+from chassis.jobs import JobContext, Queue, run_burst, task
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core.metrics import metric_name
-from {{ cookiecutter.package_name }}.jobs import JobContext, Queue, run_burst, task
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
+from {{ cookiecutter.package_name }}.settings import Settings
 from tests.metrics_text import sample_value
 from tests.processes import CLI, eventually, free_port, running, service_env
 

@@ -6,13 +6,13 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+from chassis.core.metrics import metric_name
+from chassis.jobs._worker import runner  # noqa: F401 - registers the job metrics
+from chassis.jobs._worker.heartbeat import Heartbeat, heartbeat_key
+from chassis.jobs._worker.probes import start_probe_server
 from redis.asyncio import Redis
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core.metrics import metric_name
-from {{ cookiecutter.package_name }}.jobs._worker import runner  # noqa: F401 - registers the job metrics
-from {{ cookiecutter.package_name }}.jobs._worker.heartbeat import Heartbeat, heartbeat_key
-from {{ cookiecutter.package_name }}.jobs._worker.probes import start_probe_server
+from {{ cookiecutter.package_name }}.settings import Settings
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 

@@ -9,7 +9,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from {{ cookiecutter.package_name }}.config import Settings
+from chassis.settings import Settings
+
 from {{ cookiecutter.package_name }}.digests.period import Period
 
 
@@ -36,21 +37,23 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 async def _send(settings: Settings, period: Period | None) -> dict[str, Any]:
     # Imported here: the CLI must not load the metrics library before `web` sets up its
     # multi-process directory (see core/exposition.py).
-    from {{ cookiecutter.package_name }}.core.db import create_engine, create_session_factory
-    from {{ cookiecutter.package_name }}.core.logging import configure_logging
-    from {{ cookiecutter.package_name }}.core.schedule import Schedule
+    from chassis.core import configure_logging, create_engine, create_session_factory
+    from chassis.jobs import Schedule
+
     from {{ cookiecutter.package_name }}.digests import service, tasks
     from {{ cookiecutter.package_name }}.digests.notifiers import build_notifier
+    from {{ cookiecutter.package_name }}.digests.settings import get_digest_settings
 
     configure_logging(json=settings.json_logs, level=settings.log_level)
+    digest_settings = get_digest_settings()
     engine = create_engine(settings)
     try:
         sessions = create_session_factory(engine)
         if period is None:
-            latest = Schedule.parse(settings.digest_schedule).latest_at_or_before(datetime.now(UTC))
-            digest = await tasks.send_due(settings, sessions, latest)
+            latest = Schedule.parse(digest_settings.schedule).latest_at_or_before(datetime.now(UTC))
+            digest = await tasks.send_due(digest_settings, sessions, latest)
         else:
-            digest = await service.send_once(sessions, build_notifier(settings), period)
+            digest = await service.send_once(sessions, build_notifier(digest_settings), period)
     finally:
         await engine.dispose()
     sent = digest.period if digest else period

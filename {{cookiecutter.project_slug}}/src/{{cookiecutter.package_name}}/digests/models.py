@@ -1,10 +1,9 @@
 from datetime import datetime
 from typing import Any
 
+from chassis.core import Base, UTCDateTime
 from sqlalchemy import JSON, CheckConstraint, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
-
-from {{ cookiecutter.package_name }}.core.db import Base, UTCDateTime
 
 
 class DigestRun(Base):

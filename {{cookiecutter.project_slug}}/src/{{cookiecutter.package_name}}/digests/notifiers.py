@@ -12,7 +12,7 @@ from typing import Protocol
 import httpx
 import structlog
 
-from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.digests.settings import DigestSettings
 from {{ cookiecutter.package_name }}.digests.summary import Digest
 
 log = structlog.get_logger("digests")
@@ -53,7 +53,7 @@ class SmtpNotifier:
 
     name = "smtp"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: DigestSettings) -> None:
         self.settings = settings
 
     async def send(self, digest: Digest) -> None:
@@ -61,15 +61,15 @@ class SmtpNotifier:
 
     def _send_blocking(self, digest: Digest) -> None:
         settings = self.settings
-        # Settings refuses DIGEST_NOTIFIER=smtp without these.
+        # DigestSettings refuses DIGEST_NOTIFIER=smtp without these.
         assert settings.smtp_host
-        assert settings.digest_email_to
+        assert settings.email_to
         message = EmailMessage()
         message["Subject"] = digest.subject
-        message["From"] = settings.digest_email_from or f"digests@{settings.smtp_host}"
-        message["To"] = ", ".join(recipients(settings.digest_email_to))
+        message["From"] = settings.email_from or f"digests@{settings.smtp_host}"
+        message["To"] = ", ".join(recipients(settings.email_to))
         message.set_content(digest.as_text())
-        timeout = settings.digest_send_timeout_seconds
+        timeout = settings.send_timeout_seconds
         with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout) as smtp:
             if settings.smtp_starttls:
                 smtp.starttls()
@@ -82,12 +82,10 @@ def recipients(text: str) -> list[str]:
     return [address.strip() for address in text.split(",") if address.strip()]
 
 
-def build_notifier(settings: Settings) -> Notifier:
-    if settings.digest_notifier == "webhook":
-        assert settings.digest_webhook_url  # checked by Settings
-        return WebhookNotifier(
-            settings.digest_webhook_url, timeout_seconds=settings.digest_send_timeout_seconds
-        )
-    if settings.digest_notifier == "smtp":
+def build_notifier(settings: DigestSettings) -> Notifier:
+    if settings.notifier == "webhook":
+        assert settings.webhook_url  # checked by DigestSettings
+        return WebhookNotifier(settings.webhook_url, timeout_seconds=settings.send_timeout_seconds)
+    if settings.notifier == "smtp":
         return SmtpNotifier(settings)
     return LogNotifier()

@@ -3,11 +3,11 @@
 from dataclasses import dataclass
 from typing import Any
 
+from chassis.jobs import JobRecord
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.package_name }}.digests.period import Period
-from {{ cookiecutter.package_name }}.jobs import JobRecord
 from {{ cookiecutter.package_name }}.reports.models import Report
 
 # Statuses by their stored text, so a status added later (e.g. "dead") needs no code here.

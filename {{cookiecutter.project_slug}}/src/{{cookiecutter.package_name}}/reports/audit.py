@@ -1,8 +1,7 @@
 """The audit trail of the reports feature: best-effort lines written after the response is sent."""
 
 import structlog
-
-from {{ cookiecutter.package_name }}.web.background import after_response
+from chassis.web import after_response
 
 log = structlog.get_logger("audit")
 

@@ -1,12 +1,12 @@
 import re
 from typing import Annotated
 
+from chassis.core import NotFound
+from chassis.web import SessionDep
 from fastapi import Depends
 
-from {{ cookiecutter.package_name }}.core.errors import NotFound
 from {{ cookiecutter.package_name }}.reports import service
 from {{ cookiecutter.package_name }}.reports.models import Report
-from {{ cookiecutter.package_name }}.web.dependencies import SessionDep
 
 # Report ids are uuid4 hex (reports/service.py).
 _REPORT_ID = re.compile(r"[0-9a-f]{32}")

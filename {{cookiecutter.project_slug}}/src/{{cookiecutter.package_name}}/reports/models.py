@@ -1,9 +1,8 @@
 from datetime import datetime
 
+from chassis.core import Base, UTCDateTime
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
-
-from {{ cookiecutter.package_name }}.core.db import Base, UTCDateTime
 
 
 class Report(Base):

@@ -1,13 +1,11 @@
+from chassis.jobs import JobAccepted
+from chassis.web import RedisDep, SpawnerDep, SubmitDep, problem_responses
 from fastapi import APIRouter, BackgroundTasks, status
 
-from {{ cookiecutter.package_name }}.jobs.schemas import JobAccepted
 from {{ cookiecutter.package_name }}.reports import audit, views
 from {{ cookiecutter.package_name }}.reports.dependencies import ReportDep
 from {{ cookiecutter.package_name }}.reports.schemas import ReportOut, ReportRequest
 from {{ cookiecutter.package_name }}.reports.tasks import generate_report
-from {{ cookiecutter.package_name }}.web.dependencies import RedisDep, SpawnerDep
-from {{ cookiecutter.package_name }}.web.problems import problem_responses
-from {{ cookiecutter.package_name }}.web.submitter import SubmitDep
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 

@@ -1,8 +1,7 @@
 from datetime import datetime
 
+from chassis.core import StorableText
 from pydantic import BaseModel, ConfigDict, Field
-
-from {{ cookiecutter.package_name }}.core.text import StorableText
 
 # Bounded so an example request cannot park a worker slot for long.
 MAX_WORK_SECONDS = 15.0

@@ -3,7 +3,8 @@
 import asyncio
 from typing import Any
 
-from {{ cookiecutter.package_name }}.jobs import JobContext, run_once, task
+from chassis.jobs import JobContext, run_once, task
+
 from {{ cookiecutter.package_name }}.reports import service
 
 
