@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.package_name }}.digests.period import Period
-from {{ cookiecutter.package_name }}.reports.models import Report
+from {{ cookiecutter.package_name }}.reports import service as report_service
 
 # Statuses by their stored text, so a status added later (e.g. "dead") needs no code here.
 COUNTED_STATUSES = {"complete": "jobs_completed", "failed": "jobs_failed", "dead": "jobs_dead"}
@@ -61,9 +61,5 @@ async def summarise(session: AsyncSession, name: str, period: Period) -> Digest:
     counts = {field: 0 for field in COUNTED_STATUSES.values()}
     for status, count in finished.all():
         counts[COUNTED_STATUSES[status]] = count
-    reports = await session.scalar(
-        select(func.count())
-        .select_from(Report)
-        .where(Report.created_at >= period.start, Report.created_at < period.end)
-    )
-    return Digest(name=name, period=period, reports_created=reports or 0, **counts)
+    reports = await report_service.count_created(session, period.start, period.end)
+    return Digest(name=name, period=period, reports_created=reports, **counts)

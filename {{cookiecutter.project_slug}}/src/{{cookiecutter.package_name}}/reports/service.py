@@ -3,7 +3,7 @@
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.package_name }}.reports.models import Report
@@ -28,3 +28,13 @@ async def create(session: AsyncSession, *, job_id: str, title: str, body: str) -
     session.add(report)
     await session.flush()
     return report
+
+
+async def count_created(session: AsyncSession, start: datetime, end: datetime) -> int:
+    """Reports created in [start, end): what the digests feature reports of this one."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Report)
+        .where(Report.created_at >= start, Report.created_at < end)
+    )
+    return count or 0
