@@ -18,25 +18,11 @@ DEFAULT_PACKAGE = "acme_reports"
 
 # The one list of supported combinations that every test of them is driven by.
 PYTHON_VERSIONS = ["3.11", "3.12", "3.13"]
-DEFAULT_ANSWERS: dict[str, object] = {
-    "python_version": "3.12", "use_compose": True, "use_helm": True, "use_tracing": True,
-}  # fmt: skip
-
-
-def tracing_for(version: str, compose: bool, helm: bool) -> bool:
-    """use_tracing rides along instead of doubling the matrix: the 3.12 bakes trace, the 3.13 bakes
-    (the all-non-default one among them) do not, so every deploy option meets both of its values;
-    the 3.11 bakes trace when both deploy options agree, so each interpreter bakes both values."""
-    if version in ("3.12", "3.13"):
-        return version == "3.12"
-    return compose == helm
-
-
+DEFAULT_ANSWERS: dict[str, object] = {"python_version": "3.12", "use_compose": True, "use_helm": True}
 COMBINATIONS: list[dict[str, object]] = [
-    {"python_version": version, "use_compose": compose, "use_helm": helm,
-     "use_tracing": tracing_for(version, compose, helm)}
+    {"python_version": version, "use_compose": compose, "use_helm": helm}
     for version, compose, helm in itertools.product(PYTHON_VERSIONS, [True, False], [True, False])
-]  # fmt: skip
+]
 
 
 def combination_id(answers: dict[str, object]) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from pathlib import Path
 
 import pytest
 import yaml
@@ -28,10 +29,10 @@ MENTIONS = {
     "use_helm": re.compile(
         r"\bhelm\b|\bchart\b|\bkeda\b|scaledobject|servicemonitor|podmonitor|prometheusrule", re.IGNORECASE
     ),
-    "use_tracing": re.compile(r"opentelemetry|otel|tracing|traceparent", re.IGNORECASE),
 }
-# Packages of the tracing option. FastAPI itself requires opentelemetry-api, so that one stays.
-TRACING_PACKAGES = re.compile(r'^name = "(opentelemetry-(?!api")[a-z-]+)"', re.MULTILINE)
+# Answers the template once asked and no longer does (tracing is part of the chassis now): a bake
+# must not mention them, nor a file that existed only for one of them.
+REMOVED_ANSWERS = re.compile(r"use_tracing|without-tracing")
 # Files that legitimately record the answers themselves.
 ANSWER_RECORDS = {".cruft.json"}
 
@@ -75,30 +76,55 @@ def test_options_remove_exactly_their_files(bake: Bake, answers: dict[str, objec
             "deploy/prometheus/prometheus.yml",
             "deploy/helm",
             "tests/test_helm_values.py",
-            f"src/{DEFAULT_PACKAGE}/core/tracing.py",
-            f"src/{DEFAULT_PACKAGE}/jobs/_worker/tracing.py",
-            "tests/test_tracing.py",
-            "uv.without-tracing.lock",
+            "chassis/src/chassis/core/tracing.py",
         ]
     }
-    compose, helm, tracing = answers["use_compose"], answers["use_helm"], answers["use_tracing"]
+    compose, helm = answers["use_compose"], answers["use_helm"]
     assert present == {
         "compose.yaml": compose,
         "deploy/prometheus/prometheus.yml": compose,
         "deploy/helm": helm,
         "tests/test_helm_values.py": helm,
-        f"src/{DEFAULT_PACKAGE}/core/tracing.py": tracing,
-        f"src/{DEFAULT_PACKAGE}/jobs/_worker/tracing.py": tracing,
-        "tests/test_tracing.py": tracing,
-        "uv.without-tracing.lock": False,
+        "chassis/src/chassis/core/tracing.py": True,
     }
 
 
-@pytest.mark.parametrize("tracing", [True, False])
-def test_lock_file_holds_the_tracing_packages_only_with_tracing(bake: Bake, tracing: bool) -> None:
-    project = bake(use_tracing=tracing)
-    locked = TRACING_PACKAGES.findall((project.path / "uv.lock").read_text())
-    assert ("opentelemetry-sdk" in locked, bool(locked)) == (tracing, tracing), locked
+@pytest.mark.parametrize("answers", [COMBINATIONS[0], COMBINATIONS[-1]], ids=combination_id)
+def test_removed_answers_are_mentioned_nowhere(bake: Bake, answers: dict[str, object]) -> None:
+    project = bake(**answers)
+    mentions = [
+        f"{name}: {match.group(0)!r}"
+        for name, text in texts(project).items()
+        for match in [REMOVED_ANSWERS.search(name + "\n" + text)]
+        if match
+    ]
+    assert mentions == []
+
+
+def test_removed_answer_given_anyway_changes_nothing(bake: Bake) -> None:
+    # cookiecutter takes unknown extra context silently; an old `use_tracing=no` must still bake
+    # the one chassis, tracing included, rather than a half-removed one.
+    project = bake(use_tracing=False)
+    assert (
+        (project.path / "chassis/src/chassis/core/tracing.py").is_file(),
+        "opentelemetry-sdk" in (project.path / "chassis/pyproject.toml").read_text(),
+    ) == (True, True)
+
+
+def chassis_tree(root: Path) -> dict[str, bytes]:
+    return {path.relative_to(root).as_posix(): path.read_bytes() for path in project_files(root)}
+
+
+def test_chassis_is_the_same_in_every_bake(bake: Bake) -> None:
+    # Why the template's CI runs the chassis's full suite on one bake only: no answer reaches it.
+    default = bake()
+    other = bake(project_name="Billing Hub", python_version="3.13", use_compose=False, use_helm=False)
+    template = chassis_tree(TEMPLATE / "{{cookiecutter.project_slug}}" / "chassis")
+    assert (
+        chassis_tree(default.path / "chassis") == template,
+        chassis_tree(other.path / "chassis") == template,
+        len(template) > 50,
+    ) == (True, True, True)
 
 
 def test_boolean_answers_given_as_text_are_understood(bake: Bake) -> None:
@@ -116,9 +142,13 @@ def test_default_names_derive_from_project_name(bake: Bake) -> None:
 
 def test_other_project_carries_nothing_of_the_default_answers(bake: Bake) -> None:
     project = bake(project_name="Billing Hub", python_version="3.13", use_compose=False, use_helm=False)
+    # The chassis is copied unrendered, the same bytes in every project
+    # (test_chassis_is_the_same_in_every_bake), so no answer can reach it; its docstrings may name
+    # an example service.
     leaks = [
         f"{name}: {match.group(0)!r}"
         for name, text in texts(project).items()
+        if not name.startswith("chassis/")
         for match in [re.search(r"acme|reports service|platform team|platform@example", text, re.IGNORECASE)]
         if match
     ]

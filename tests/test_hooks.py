@@ -160,22 +160,8 @@ def test_template_is_recorded_where_cruft_can_clone_it(typed: str, recorded: str
     assert post_gen.template_source(typed, Path("/abs/template")) == recorded
 
 
-def test_tracing_off_removes_its_modules(tmp_path: Path) -> None:
-    for relative in [
-        "src/billing_hub/core/tracing.py",
-        "src/billing_hub/core/db.py",
-        "tests/test_tracing.py",
-    ]:
-        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / relative).write_text("x")
-    post_gen.remove_disabled(tmp_path, {"package_name": "billing_hub", "use_tracing": "no"})
-    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.py"))
-    assert left == ["src/billing_hub/core/db.py"]
-
-
-@pytest.mark.parametrize(("tracing", "kept"), [(True, "with"), ("no", "without")])
-def test_the_lock_file_of_the_answers_becomes_uv_lock(tmp_path: Path, tracing: object, kept: str) -> None:
-    (tmp_path / "uv.lock").write_text("with")
-    (tmp_path / "uv.without-tracing.lock").write_text("without")
-    post_gen.choose_lock(tmp_path, {"use_tracing": tracing})
-    assert ([p.name for p in tmp_path.iterdir()], (tmp_path / "uv.lock").read_text()) == (["uv.lock"], kept)
+def test_the_hook_removes_files_only_for_answers_the_template_asks() -> None:
+    # An option dropped from cookiecutter.json (use_tracing) must leave the manifest with it, or
+    # the hook would keep deleting files for an answer nobody can give any more.
+    asked = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+    assert set(post_gen.MANIFEST) == {"use_compose", "use_helm"} <= set(asked)

@@ -1,4 +1,4 @@
-"""scripts/relock.sh with an unchanged pyproject.toml leaves both lock files exactly as they were."""
+"""scripts/relock.sh with an unchanged pyproject.toml leaves the lock file exactly as it was."""
 
 import shutil
 import subprocess
@@ -9,8 +9,8 @@ import pytest
 from tests.conftest import TEMPLATE
 
 PROJECT = Path("{{cookiecutter.project_slug}}")
-# With every dependency-adding option on, and without tracing (hooks/post_gen_project.py).
-LOCKS = [PROJECT / "uv.lock", PROJECT / "uv.without-tracing.lock"]
+# One lock for every bake: no answer adds or removes a dependency.
+LOCKS = [PROJECT / "uv.lock"]
 
 
 @pytest.mark.slow  # uv may ask the package index whether the lock still resolves
