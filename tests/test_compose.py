@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.conftest import DEFAULT_PACKAGE, DEFAULT_SLUG, SHARED, Project
+from tests.conftest import DEFAULT_SLUG, SHARED, Project
 
 # One worker service per shipped queue: `worker` serves the default queue.
 WORKER_SERVICES = {"worker": "default", "worker-scheduled": "scheduled"}
@@ -183,7 +183,7 @@ def test_app_services_read_env_and_run_read_only(services: dict[str, dict[str, A
 def test_default_passwords_are_the_placeholder_production_refuses(
     project: Project, compose: dict[str, Any]
 ) -> None:
-    config = (project.path / "src" / DEFAULT_PACKAGE / "config.py").read_text()
+    config = (project.path / "chassis" / "src" / "chassis" / "settings.py").read_text()
     placeholder = re.search(r'PLACEHOLDER_PASSWORD = "([^"]+)"', config)
     environment = compose["x-app"]["environment"]
     assert placeholder is not None
@@ -250,7 +250,7 @@ def test_prometheus_config_goes_with_compose(bake) -> None:  # type: ignore[no-u
 
 
 def test_app_services_pass_the_tracing_settings_through(services: dict[str, dict[str, Any]]) -> None:
-    # The default bake traces; an empty value leaves tracing off (core/tracing.py).
+    # Every bake traces; an empty value leaves the exporter off (chassis core/tracing.py).
     exporters = {
         name: services[name].get("environment", {}).get("OTEL_EXPORTER_OTLP_ENDPOINT")
         for name in APP_SERVICES

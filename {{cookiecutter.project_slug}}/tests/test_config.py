@@ -52,7 +52,11 @@ def test_env_example_lists_every_setting() -> None:
 def test_env_example_loads_as_is() -> None:
     settings = Settings(_env_file=ENV_EXAMPLE)
     digests = DigestSettings(_env_file=ENV_EXAMPLE)
-    assert (settings.queue_prefix, digests.schedule) == ("{{ cookiecutter.package_name }}:queue", "0 8 * * *")
+    # One value a line (magic trailing comma): the longest package name still fits.
+    assert (settings.queue_prefix, digests.schedule) == (
+        "{{ cookiecutter.package_name }}:queue",
+        "0 8 * * *",
+    )
 
 
 def test_digest_schedule_must_parse() -> None:
