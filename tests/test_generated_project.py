@@ -1,11 +1,14 @@
-"""Every supported combination passes its own checks: ruff, ruff format, mypy strict, and its own
-test suite against real Postgres and Redis (testcontainers, or TEST_DATABASE_URL and
-TEST_REDIS_URL), never mocks, and never skipped when neither is there: it fails.
+"""The generated project passes its own checks, each run once where it can fail: ruff, ruff format,
+mypy strict, the import contracts, and its two test suites against real Postgres and Redis
+(testcontainers, or TEST_DATABASE_URL and TEST_REDIS_URL), never mocks, and never skipped when
+neither is there: they fail.
 
-The whole generated suite runs on the default answers and on the answers that differ from every
-default; the other combinations run its fast subset (`-m "not slow"`, everything but the tests
-that start real processes or wait for timeouts). Their generated Python differs only by the
-interpreter, and the slow tests exercise processes, not answers; README "Tests" has the numbers.
+- The chassis is the same bytes in every bake (tests/test_bake.py), so its suite, fault tests
+  included, runs in full once: on the default bake, with the default Python. Its fast subset
+  (`-m "not slow"`) runs once on each other supported Python, which is all an interpreter changes.
+- The app is what the answers change (its deploy files and their tests, the interpreter), so every
+  combination runs the app's whole suite after ruff and ruff format; mypy runs once per
+  interpreter and on the bake whose answers differ from every default.
 """
 
 from __future__ import annotations
@@ -13,16 +16,26 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import COMBINATIONS, DEFAULT_ANSWERS, Bake, Project, combination_id
+from tests.conftest import (
+    COMBINATIONS,
+    DEFAULT_ANSWERS,
+    PYTHON_VERSIONS,
+    Bake,
+    Project,
+    combination_id,
+)
 
 # The answers that differ from every default: the other end of the matrix from the default bake.
-ALL_OTHERS: dict[str, object] = {
-    "python_version": "3.13", "use_compose": False, "use_helm": False, "use_tracing": False,
-}  # fmt: skip
-OTHER_COMBINATIONS = [answers for answers in COMBINATIONS if answers != DEFAULT_ANSWERS]
+ALL_OTHERS: dict[str, object] = {"python_version": "3.13", "use_compose": False, "use_helm": False}
+OTHER_VERSIONS = [version for version in PYTHON_VERSIONS if version != DEFAULT_ANSWERS["python_version"]]
+
+# synced(answers) -> a baked and synced project, one per answer set in this module.
+Synced = Callable[[dict[str, object]], Project]
 
 
 def interpreter_available(version: str) -> bool:
@@ -39,10 +52,30 @@ def require_interpreter(version: str) -> None:
         pytest.skip(f"python{version} is not installed here")
 
 
-def run_suite(project: Project, *selection: str) -> str:
-    completed = project.run(
-        "uv", "run", "--locked", "pytest", "-q", "-p", "no:cacheprovider", *selection, timeout=1800
-    )
+@pytest.fixture(scope="module")
+def synced(cookies_session, project: Project) -> Synced:  # type: ignore[no-untyped-def]
+    """Bakes shared by this module's tests: a combination's checks and a Python's chassis subset
+    use the same synced project, and the default answers are the session's default bake."""
+    baked: dict[str, Project] = {combination_id(DEFAULT_ANSWERS): project}
+
+    def _synced(answers: dict[str, object]) -> Project:
+        key = combination_id(answers)
+        if key not in baked:
+            result = cookies_session.bake(extra_context=answers)
+            if result.exit_code != 0:
+                raise AssertionError(f"bake failed: {result.exception!r}")
+            baked[key] = Project(Path(result.project_path))
+            baked[key].sync()
+        return baked[key]
+
+    return _synced
+
+
+def run_suite(project: Project, target: str, *options: str) -> str:
+    """`make <target>` (test-app or test-chassis) with extra pytest options; returns pytest's
+    summary line, which must show tests passed and none skipped or failed."""
+    addopts = " ".join(["-q", "-p", "no:cacheprovider", *options])
+    completed = project.run("make", target, env={"PYTEST_ADDOPTS": addopts}, timeout=1800)
     last_line = completed.stdout.strip().splitlines()[-1]
     assert " passed" in last_line and "skipped" not in last_line and "failed" not in last_line, last_line
     return last_line
@@ -51,17 +84,13 @@ def run_suite(project: Project, *selection: str) -> str:
 def test_project_lints_clean(project: Project) -> None:
     project.run("uv", "run", "--locked", "ruff", "check", ".")
     project.run("uv", "run", "--locked", "ruff", "format", "--check", ".")
-    # The layering contract in pyproject.toml: core imports neither jobs nor web, jobs not web.
+    # The import contracts in pyproject.toml: the chassis never imports the app, the app only the
+    # chassis's public modules, and the chassis's own layers.
     project.run("uv", "run", "--locked", "lint-imports")
 
 
 def test_project_passes_mypy_strict(project: Project) -> None:
     project.run("uv", "run", "--locked", "mypy")
-
-
-@pytest.mark.slow
-def test_project_test_suite_passes(project: Project) -> None:
-    run_suite(project)
 
 
 def test_makefile_help_lists_every_target(project: Project) -> None:
@@ -75,6 +104,8 @@ def test_makefile_help_lists_every_target(project: Project) -> None:
         "worker",
         "dev",
         "test",
+        "test-app",
+        "test-chassis",
         "lint",
         "fmt",
         "bench",
@@ -82,22 +113,31 @@ def test_makefile_help_lists_every_target(project: Project) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("answers", OTHER_COMBINATIONS, ids=combination_id)
-def test_combination_passes_its_own_checks(bake: Bake, answers: dict[str, object]) -> None:
+def test_chassis_suite_passes_in_full(project: Project) -> None:
+    # The one full run of the chassis's suite: outages, crash, drain, Sentinel, PgBouncer, tracing.
+    run_suite(project, "test-chassis")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", OTHER_VERSIONS)
+def test_chassis_fast_subset_passes_on_every_other_python(synced: Synced, version: str) -> None:
+    require_interpreter(version)
+    run_suite(synced({**DEFAULT_ANSWERS, "python_version": version}), "test-chassis", "-m", "not slow")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("answers", COMBINATIONS, ids=combination_id)
+def test_combination_passes_the_app_checks(synced: Synced, answers: dict[str, object]) -> None:
     require_interpreter(str(answers["python_version"]))
-    project = bake(**answers)
-    project.sync()
-    project.run("uv", "run", "--locked", "ruff", "check", ".")
-    project.run("uv", "run", "--locked", "ruff", "format", "--check", ".")
-    if answers == ALL_OTHERS or (answers["use_compose"], answers["use_helm"]) == (True, True):
-        # The deploy options change deploy files and docs, not Python: one mypy run per
-        # interpreter. use_tracing changes Python: mypy sees it on in the default bake and on
-        # 3.11, and off on 3.13 (conftest.tracing_for).
-        project.run("uv", "run", "--locked", "mypy")
-    if answers == ALL_OTHERS:
-        run_suite(project)
-    else:
-        run_suite(project, "-m", "not slow")
+    project = synced(answers)
+    if answers != DEFAULT_ANSWERS:  # the default bake's lint and mypy are the fast tests above
+        project.run("uv", "run", "--locked", "ruff", "check", ".")
+        project.run("uv", "run", "--locked", "ruff", "format", "--check", ".")
+        # The deploy options remove deploy files and their tests, not Python the rest imports: one
+        # mypy run per interpreter (with both on), and one with both off.
+        if answers == ALL_OTHERS or (answers["use_compose"], answers["use_helm"]) == (True, True):
+            project.run("uv", "run", "--locked", "mypy")
+    run_suite(project, "test-app")
 
 
 def test_longest_allowed_package_name_stays_formatted(bake: Bake) -> None:
