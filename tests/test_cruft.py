@@ -3,7 +3,9 @@
 - cookiecutter and `cruft create` give the same skip list (pyproject's [tool.cruft]);
 - a bake from a relative template path records the absolute path and the commit;
 - `cruft update` takes template changes, and a conflicting change ends as the README says:
-  git conflict markers and an unmerged file, with cruft reporting success.
+  git conflict markers and an unmerged file, with cruft reporting success;
+- a template change that touches only the chassis applies over a team's own feature with no
+  conflict, and a team's edit inside the chassis is where conflicts come from.
 """
 
 from __future__ import annotations
@@ -130,7 +132,9 @@ CHASSIS = Path("{{cookiecutter.project_slug}}") / "chassis" / "src" / "chassis"
 # The chassis change of "template v2": a module's docstring and a new function, and a new module.
 CHANGED_MODULE = "chassis/src/chassis/settings.py"
 NEW_MODULE = "chassis/src/chassis/compat.py"
-NEW_MODULE_TEXT = '"""Names kept for apps written against an older chassis."""\n\nLEGACY_NAMES: dict[str, str] = {}\n'
+NEW_MODULE_TEXT = (
+    '"""Names kept for apps written against an older chassis."""\n\nLEGACY_NAMES: dict[str, str] = {}\n'
+)
 ADDED_FUNCTION = '\n\ndef settings_prefixes() -> list[str]:\n    """The env prefixes the chassis reads."""\n    return [""]\n'
 CONFLICT_MARKER = re.compile(r"^<<<<<<< ", re.MULTILINE)
 TEMPLATE_DOCSTRING = '"""The chassis\'s settings, read once from the environment (v2)."""'
