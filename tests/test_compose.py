@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.conftest import DEFAULT_PACKAGE, DEFAULT_SLUG, SHARED, Project
+from tests.conftest import DEFAULT_SLUG, SHARED, Project
 
 # One worker service per shipped queue: `worker` serves the default queue.
 WORKER_SERVICES = {"worker": "default", "worker-scheduled": "scheduled"}
@@ -182,15 +182,14 @@ def test_app_services_read_env_and_run_read_only(services: dict[str, dict[str, A
 
 def test_app_services_cannot_gain_privileges(services: dict[str, dict[str, Any]]) -> None:
     """no-new-privileges: a setuid binary or file capability in the image grants nothing."""
-    assert {name: services[name].get("security_opt") for name in APP_SERVICES} == dict.fromkeys(
-        APP_SERVICES, ["no-new-privileges:true"]
-    )
+    options = {name: services[name].get("security_opt") for name in APP_SERVICES}
+    assert options == {name: ["no-new-privileges:true"] for name in APP_SERVICES}
 
 
 def test_default_passwords_are_the_placeholder_production_refuses(
     project: Project, compose: dict[str, Any]
 ) -> None:
-    config = (project.path / "src" / DEFAULT_PACKAGE / "config.py").read_text()
+    config = (project.path / "chassis" / "src" / "chassis" / "settings.py").read_text()
     placeholder = re.search(r'PLACEHOLDER_PASSWORD = "([^"]+)"', config)
     environment = compose["x-app"]["environment"]
     assert placeholder is not None
