@@ -84,7 +84,7 @@ def test_base_image_follows_the_python_version_answer(bake) -> None:  # type: ig
 def test_build_stage_installs_the_lock_without_dev_dependencies(dockerfile: Dockerfile) -> None:
     syncs = [run.arguments[run.arguments.index("uv sync") :] for run in stage(dockerfile, "build").all("RUN")]
     assert syncs == [
-        "uv sync --locked --no-dev --no-install-project",
+        "uv sync --locked --no-dev --no-install-workspace",
         "uv sync --locked --no-dev --no-editable",
     ]
 
@@ -130,6 +130,7 @@ def test_runtime_never_writes_bytecode_and_uses_tmp(dockerfile: Dockerfile) -> N
 def test_dockerignore_keeps_local_state_out(project: Project) -> None:
     patterns = dockerignore_patterns(project.path)
     local = [".env", ".venv/bin/python", "app.db", ".git/config", "tests/conftest.py", "compose.yaml"]
+    local += ["chassis/tests/test_early_answer.py"]
     local += ["src/acme_reports/__pycache__/main.cpython-312.pyc", "deploy/helm/values.yaml"]
     assert [path for path in local if dockerignore_includes(patterns, path)] == []
 
@@ -149,7 +150,7 @@ def test_everything_the_build_copies_is_in_the_context(project: Project, dockerf
         if not (project.path / source).exists() or not dockerignore_includes(patterns, source)
     ]
     assert (sorted(set(sources)), missing) == (
-        ["README.md", "alembic.ini", "migrations", "pyproject.toml", "src", "uv.lock"],
+        ["README.md", "alembic.ini", "chassis", "migrations", "pyproject.toml", "src", "uv.lock"],
         [],
     )
 
