@@ -1,8 +1,9 @@
 """Reading the generated deploy files the way their real tools do: Docker, Helm and Kubernetes.
 
 There is no Docker engine, Helm binary or cluster here. Helm's own Go library (helm-python-sdk)
-lints and renders the chart offline, kubernetes-validate holds Kubernetes' OpenAPI schemas, and the
-Dockerfile and .dockerignore are parsed by the rules Docker documents.
+lints and renders the chart offline, kubernetes-validate holds Kubernetes' OpenAPI schemas, the
+upstream CRDs in ../shared/schemas give the custom resources' schemas (read with jsonschema), and
+the Dockerfile and .dockerignore are parsed by the rules Docker documents.
 """
 
 import importlib
@@ -63,7 +64,102 @@ ALL_ON = {
         "podMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
         "prometheusRule": {"enabled": True, "labels": {"release": "prometheus"}},
     },
+    # Tracing and the SMTP digest on, so that their egress rules are required and rendered.
+    "config": {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.monitoring:4318",
+        "DIGEST_NOTIFIER": "smtp",
+    },
+    "networkPolicy": {
+        "enabled": True,
+        "egress": {
+            "postgres": {"to": [{"ipBlock": {"cidr": "10.20.0.0/24"}}]},
+            "redis": {"to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "redis"}}}]},
+            "otlp": {
+                "to": [
+                    {
+                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                        "podSelector": {
+                            "matchExpressions": [
+                                {"key": "app", "operator": "In", "values": ["otel-collector"]}
+                            ]
+                        },
+                    }
+                ]
+            },
+            "smtp": {"to": [{"ipBlock": {"cidr": "192.0.2.25/32"}}]},
+            "webhook": {"to": [{"ipBlock": {"cidr": "198.51.100.0/24", "except": ["198.51.100.1/32"]}}]},
+        },
+        "extraEgress": [
+            {
+                "to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}],
+                "ports": [{"port": 8443, "endPort": 8450, "protocol": "TCP"}],
+            }
+        ],
+    },
 }
+# The branches ALL_ON cannot take at once: a Secret of the user's, CPU autoscalers on the queues
+# instead of KEDA, no budgets, spread or migrations, a network policy with DNS anywhere on port 53
+# and no Prometheus peers, and the webhook digest.
+ALL_ON_OTHERWISE = {
+    "secret": {"existingSecret": "reports-credentials"},
+    "topologySpread": False,
+    "web": {"ingress": {"enabled": True}, "podDisruptionBudget": {"enabled": False}},
+    "workers": {
+        "queues": {
+            name: {"autoscaling": {"enabled": True}, "podDisruptionBudget": {"enabled": False}}
+            for name in SHIPPED_QUEUES
+        }
+    },
+    "migrations": {"enabled": False},
+    "config": {"DIGEST_NOTIFIER": "webhook"},
+    "networkPolicy": {
+        "enabled": True,
+        "prometheus": [],
+        "egress": {
+            "dns": {"to": []},
+            "postgres": {"to": [{"ipBlock": {"cidr": "10.20.0.0/24"}}]},
+            "redis": {"to": [{"ipBlock": {"cidr": "10.30.0.0/24"}}]},
+            "webhook": {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}}]},
+        },
+    },
+}
+
+
+def crd_schemas(directory: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """The schema of each custom resource, by (apiVersion, kind), from the CRD files in `directory`.
+
+    A CRD's openAPIV3Schema is structural: the API server drops (or, with strict field validation,
+    refuses) a field it does not declare, where a JSON schema would let it through. `closed` makes
+    jsonschema refuse it too, so a misspelt field fails here as on a strict cluster.
+    """
+    schemas: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            if not document or document.get("kind") != "CustomResourceDefinition":
+                continue
+            spec = document["spec"]
+            for version in spec["versions"]:
+                key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
+                schemas[key] = closed(version["schema"]["openAPIV3Schema"])
+    return schemas
+
+
+def closed(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a structural schema whose objects refuse undeclared fields.
+
+    Objects that keep unknown fields (x-kubernetes-preserve-unknown-fields) or are maps
+    (additionalProperties) stay open; anyOf/allOf/oneOf/not only constrain values in a
+    structural schema, so they are left as they are.
+    """
+    result = dict(schema)
+    if "properties" in schema:
+        result["properties"] = {name: closed(field) for name, field in schema["properties"].items()}
+        if "additionalProperties" not in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
+            result["additionalProperties"] = False
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            result[key] = closed(schema[key])
+    return result
 
 
 def tool(module: str) -> ModuleType:

@@ -180,6 +180,12 @@ def test_app_services_read_env_and_run_read_only(services: dict[str, dict[str, A
     } == {name: (".env", True, ["/tmp"]) for name in APP_SERVICES}
 
 
+def test_app_services_cannot_gain_privileges(services: dict[str, dict[str, Any]]) -> None:
+    """no-new-privileges: a setuid binary or file capability in the image grants nothing."""
+    options = {name: services[name].get("security_opt") for name in APP_SERVICES}
+    assert options == {name: ["no-new-privileges:true"] for name in APP_SERVICES}
+
+
 def test_default_passwords_are_the_placeholder_production_refuses(
     project: Project, compose: dict[str, Any]
 ) -> None:

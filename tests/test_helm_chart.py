@@ -12,15 +12,17 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import DEFAULT_SLUG, TEMPLATE, Project
+from tests.conftest import DEFAULT_SLUG, SHARED, TEMPLATE, Project
 from tests.deploy_files import (
     ALL_ON,
+    ALL_ON_OTHERWISE,
     CRD_KINDS,
     SECRETS,
     SHIPPED_QUEUES,
     Chart,
     Rendered,
     component_of,
+    crd_schemas,
     hook_weight,
     merged,
     tool,
@@ -29,6 +31,9 @@ from tests.deploy_files import (
 TEMPLATE_CHART = TEMPLATE / "{{cookiecutter.project_slug}}" / "deploy" / "helm"
 # The chart's floor (Chart.yaml kubeVersion) and the newest Kubernetes the schemas know.
 KUBE_VERSIONS = ["1.25.0", "1.37.0"]
+# Releases whose every manifest is validated: the defaults and two sets with every option on.
+RELEASES = ["default_release", "full_release", "otherwise_release"]
+CRD_DIR = SHARED / "schemas"
 HOOK_EVENTS = "pre-install,pre-upgrade"
 # Free-form maps in values.yaml: their keys are names the user picks, their values must be strings.
 STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
@@ -57,6 +62,11 @@ def default_release(chart: Chart) -> Rendered:
 @pytest.fixture(scope="module")
 def full_release(chart: Chart) -> Rendered:
     return chart.render(ALL_ON)
+
+
+@pytest.fixture(scope="module")
+def otherwise_release(chart: Chart) -> Rendered:
+    return chart.render(ALL_ON_OTHERWISE)
 
 
 def queue_values(chart: Chart, name: str = "default") -> dict[str, Any]:
@@ -96,8 +106,11 @@ def test_chart_lints_clean_with_default_values(chart: Chart, kube_version: str) 
 
 
 @pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
-def test_chart_lints_clean_with_every_option_on(chart: Chart, kube_version: str) -> None:
-    assert chart.lint_problems(ALL_ON, f"v{kube_version}") == []
+@pytest.mark.parametrize("values", [ALL_ON, ALL_ON_OTHERWISE], ids=["all-on", "all-on-otherwise"])
+def test_chart_lints_clean_with_every_option_on(
+    chart: Chart, values: dict[str, Any], kube_version: str
+) -> None:
+    assert chart.lint_problems(values, f"v{kube_version}") == []
 
 
 def test_linter_reports_a_values_typo(chart: Chart) -> None:
@@ -119,6 +132,8 @@ def test_linter_reports_a_values_typo(chart: Chart) -> None:
         ({"workers": {"queues": {"scheduled": {"keda": {"fallback": 2}}}}}, "'fallback' not allowed"),
         # The single worker of earlier chart versions: an old values file fails loudly.
         ({"worker": {"replicaCount": 2}}, "additional properties 'worker' not allowed"),
+        ({"networkPolicy": {"ingresController": []}}, "'ingresController' not allowed"),
+        ({"networkPolicy": {"egress": {"postgres": {"too": []}}}}, "'too' not allowed"),
     ],
 )
 def test_schema_rejects_unknown_keys(chart: Chart, values: dict[str, Any], message: str) -> None:
@@ -673,11 +688,166 @@ def test_chart_copy_of_the_alert_rules_matches_the_source(project: Project) -> N
     )
 
 
+# --- network policies --------------------------------------------------------------------------
+
+
+def network_values(**egress: list[dict[str, Any]]) -> dict[str, Any]:
+    """Network policy on, Postgres and Redis named, plus the given egress peers."""
+    named = {
+        "postgres": [{"ipBlock": {"cidr": "10.20.0.0/24"}}],
+        "redis": [{"ipBlock": {"cidr": "10.30.0.0/24"}}],
+    }
+    return merged(
+        SECRETS,
+        {
+            "networkPolicy": {
+                "enabled": True,
+                "egress": {k: {"to": v} for k, v in {**named, **egress}.items()},
+            }
+        },
+    )
+
+
+def pod_templates(release: Rendered) -> dict[str, dict[str, Any]]:
+    return {
+        component_of(manifest): manifest["spec"]["template"]
+        for manifest in release.manifests
+        if manifest["kind"] in {"Deployment", "Job"}
+    }
+
+
+def policy(release: Rendered, component: str) -> dict[str, Any]:
+    spec: dict[str, Any] = release.one("NetworkPolicy", component)["spec"]
+    return spec
+
+
+def egress_ports(release: Rendered, component: str) -> list[list[int]]:
+    return [[port["port"] for port in rule["ports"]] for rule in policy(release, component)["egress"]]
+
+
+def test_no_network_policy_by_default(default_release: Rendered) -> None:
+    assert default_release.all("NetworkPolicy") == []
+
+
+def test_every_pod_is_isolated_both_ways_by_one_policy(full_release: Rendered) -> None:
+    covering = {
+        component: [
+            (component_of(netpol), netpol["spec"]["policyTypes"])
+            for netpol in full_release.all("NetworkPolicy")
+            if selects(netpol["spec"]["podSelector"], pod["metadata"]["labels"])
+        ]
+        for component, pod in pod_templates(full_release).items()
+    }
+    both = ["Ingress", "Egress"]
+    assert covering == {
+        "web": [("web", both)],
+        "worker-default": [("worker", both)],
+        "worker-scheduled": [("worker", both)],
+        "migrate": [("migrate", both)],
+    }
+
+
+def test_web_admits_the_ingress_controller_and_prometheus_on_its_port(
+    chart: Chart, full_release: Rendered
+) -> None:
+    """Both by the port's name, which the web container declares (metrics share the API port)."""
+    values = yaml.safe_load((chart.path / "values.yaml").read_text())["networkPolicy"]
+    container = full_release.one("Deployment", "web")["spec"]["template"]["spec"]["containers"][0]
+    rules = [
+        (rule["from"], [port["port"] for port in rule["ports"]])
+        for rule in policy(full_release, "web")["ingress"]
+    ]
+    assert (rules, [port["name"] for port in container["ports"]]) == (
+        [(values["ingressController"], ["http"]), (values["prometheus"], ["http"])],
+        ["http"],
+    )
+
+
+def test_workers_admit_only_prometheus_on_the_port_it_scrapes(chart: Chart, full_release: Rendered) -> None:
+    """The probes share that port, but kubelet probes are not subject to NetworkPolicy."""
+    prometheus = yaml.safe_load((chart.path / "values.yaml").read_text())["networkPolicy"]["prometheus"]
+    scraped = full_release.one("PodMonitor")["spec"]["podMetricsEndpoints"][0]["port"]
+    rules = [
+        (rule["from"], [port["port"] for port in rule["ports"]])
+        for rule in policy(full_release, "worker")["ingress"]
+    ]
+    assert rules == [(prometheus, [scraped])]
+
+
+def test_the_migration_job_admits_nothing(full_release: Rendered) -> None:
+    assert policy(full_release, "migrate")["ingress"] == []
+
+
+def test_egress_goes_only_to_the_destinations_each_process_needs(full_release: Rendered) -> None:
+    """DNS, Postgres, Redis, the collector and the extra rule; SMTP and the webhook for workers."""
+    assert {
+        component: egress_ports(full_release, component) for component in ("web", "worker", "migrate")
+    } == {
+        "web": [[53, 53], [5432], [6379], [4318], [8443]],
+        "worker": [[53, 53], [5432], [6379], [4318], [587], [443], [8443]],
+        "migrate": [[53, 53], [5432], [4318]],
+    }
+
+
+def test_egress_rules_name_their_peers(full_release: Rendered) -> None:
+    """A rule without peers would allow its ports to every address: each one names its own."""
+    rules = [
+        rule
+        for component in ("web", "worker", "migrate")
+        for rule in policy(full_release, component)["egress"]
+    ]
+    assert [rule for rule in rules if not rule.get("to")] == []
+
+
+def test_optional_destinations_are_left_out_until_named(chart: Chart) -> None:
+    assert egress_ports(chart.render(network_values()), "worker") == [[53, 53], [5432], [6379]]
+
+
+def test_dns_without_peers_is_port_53_to_any_address(otherwise_release: Rendered) -> None:
+    """For a node-local DNS cache, say; every other destination still names its peers."""
+    dns = policy(otherwise_release, "web")["egress"][0]
+    assert ("to" in dns, [port["port"] for port in dns["ports"]]) == (False, [53, 53])
+
+
+def test_no_prometheus_peers_closes_the_workers_to_all_ingress(otherwise_release: Rendered) -> None:
+    assert policy(otherwise_release, "worker")["ingress"] == []
+
+
+@pytest.mark.parametrize(("destination", "setting"), [("postgres", "DATABASE_URL"), ("redis", "REDIS_URL")])
+def test_network_policy_needs_the_database_and_redis_peers(
+    chart: Chart, destination: str, setting: str
+) -> None:
+    values = network_values(**{destination: []})
+    assert f"networkPolicy.egress.{destination}.to must name where {setting}" in render_error(chart, values)
+
+
+@pytest.mark.parametrize(
+    ("config", "destination"),
+    [
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.monitoring:4318"}, "otlp"),
+        ({"DIGEST_NOTIFIER": "smtp"}, "smtp"),
+        ({"DIGEST_NOTIFIER": "webhook"}, "webhook"),
+    ],
+)
+def test_a_destination_the_settings_use_must_be_named(
+    chart: Chart, config: dict[str, str], destination: str
+) -> None:
+    values = merged(network_values(), {"config": config})
+    assert f"networkPolicy.egress.{destination}.to must name" in render_error(chart, values)
+
+
+def test_schema_refuses_an_ip_block_with_a_selector(chart: Chart) -> None:
+    peer = {"ipBlock": {"cidr": "10.20.0.0/24"}, "podSelector": {"matchLabels": {"app": "db"}}}
+    assert "/networkPolicy/egress/postgres/to/0': maxProperties" in render_error(
+        chart, network_values(postgres=[peer])
+    )
+
+
 # --- Kubernetes schemas ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
-@pytest.mark.parametrize("release_name", ["default_release", "full_release"])
+@pytest.mark.parametrize("release_name", RELEASES)
 def test_manifests_match_the_kubernetes_api(
     request: pytest.FixtureRequest, release_name: str, kube_version: str
 ) -> None:
@@ -697,8 +867,33 @@ def test_manifests_match_the_kubernetes_api(
 
 def test_only_known_custom_resources_are_rendered(full_release: Rendered) -> None:
     core = {"ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Ingress", "Job"}
-    core |= {"PodDisruptionBudget", "Secret", "Service"}
+    core |= {"NetworkPolicy", "PodDisruptionBudget", "Secret", "Service"}
     assert set(full_release.kinds()) - core <= CRD_KINDS
+
+
+def crd_errors(manifest: dict[str, Any]) -> list[str]:
+    """What the upstream CRD's schema (closed to undeclared fields) says about a custom resource."""
+    jsonschema = tool("jsonschema")
+    schema = crd_schemas(CRD_DIR)[(manifest["apiVersion"], manifest["kind"])]
+    return [
+        f"{manifest['kind']} {manifest['metadata']['name']} {error.json_path}: {error.message}"
+        for error in jsonschema.Draft7Validator(schema).iter_errors(manifest)
+    ]
+
+
+def test_custom_resources_match_their_upstream_crds(full_release: Rendered) -> None:
+    """KEDA's ScaledObject and the Prometheus Operator's monitors and rule, every kind rendered."""
+    resources = [m for m in full_release.manifests if m["kind"] in CRD_KINDS]
+    errors = [error for manifest in resources for error in crd_errors(manifest)]
+    assert (sorted({m["kind"] for m in resources}), errors) == (sorted(CRD_KINDS), [])
+
+
+@pytest.mark.parametrize("kind", sorted(CRD_KINDS))
+def test_crd_check_catches_a_misspelt_field(full_release: Rendered, kind: str) -> None:
+    """The check above can fail: an undeclared field in a spec is refused, as a strict API server does."""
+    broken = copy.deepcopy(full_release.all(kind)[0])
+    broken["spec"]["selectr"] = {}
+    assert any("'selectr' was unexpected" in error for error in crd_errors(broken))
 
 
 # --- the generated chart versus the template ---------------------------------------------------

@@ -2,6 +2,7 @@
 and nothing served where API_DOCS is off (production's default)."""
 
 import json
+import uuid
 from html.parser import HTMLParser
 from typing import Any
 
@@ -171,4 +172,19 @@ async def test_validation_problem_matches_its_documented_fields(
         422,
         True,
         set(schemas["FieldError"]["properties"]),
+    )
+
+
+async def test_the_accepted_answer_documents_every_header_it_sends(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A first answer and its replay, less the headers of any HTTP response."""
+    documented = app.openapi()["paths"]["/v1/reports"]["post"]["responses"]["202"]["headers"]
+    body = {"title": "Documented", "work_seconds": 0}
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    answers = [await client.post("/v1/reports", json=body, headers=key) for _ in range(2)]
+    sent = {name for answer in answers for name in answer.headers}
+    assert ([a.status_code for a in answers], sent - {"content-length", "content-type"}) == (
+        [202, 202],
+        {name.lower() for name in documented},
     )

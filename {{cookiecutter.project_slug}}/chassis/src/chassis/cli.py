@@ -34,12 +34,17 @@ def _web(service: Service, settings: Settings, _args: argparse.Namespace) -> int
     from chassis.core.metrics import prepare_multiprocess_dir
 
     prepare_multiprocess_dir(settings)
+    # After the directory is set: importing chassis.web loads the metrics library.
+    from chassis.web.lingering_close import LingeringHttpToolsProtocol
+
     uvicorn.run(
         service.app,
         factory=True,
         host=settings.web_host,
         port=settings.web_port,
         workers=settings.web_workers,
+        # An answer sent before the body was read (413) must reach a client still writing it.
+        http=LingeringHttpToolsProtocol,
         log_config=None,  # our structlog set-up owns logging
         proxy_headers=False,  # client addresses are resolved by our own trusted-proxy rule
         timeout_graceful_shutdown=10,

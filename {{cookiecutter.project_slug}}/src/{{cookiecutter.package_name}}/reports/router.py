@@ -1,5 +1,11 @@
 from chassis.jobs import JobAccepted
-from chassis.web import RedisDep, SpawnerDep, SubmitDep, problem_responses
+from chassis.web import (
+    RedisDep,
+    SpawnerDep,
+    SubmitDep,
+    accepted_responses,
+    problem_responses,
+)
 from fastapi import APIRouter, BackgroundTasks, status
 
 from {{ cookiecutter.package_name }}.reports import audit, views
@@ -14,7 +20,8 @@ router = APIRouter(prefix="/v1/reports", tags=["reports"])
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobAccepted,
-    responses=problem_responses(400, 409, 413, 422, 503, idempotent=True),
+    # The 202's headers and SubmitDep's problems; the body's 413 is added for every such route.
+    responses=accepted_responses(),
 )
 async def create_report(
     body: ReportRequest, submit: SubmitDep, background: BackgroundTasks

@@ -16,7 +16,7 @@ from chassis.web.dependencies import (
     SpawnerDep,
 )
 from chassis.web.problems import problem_responses
-from chassis.web.submitter import SubmitDep
+from chassis.web.submitter import SubmitDep, accepted_responses
 
 __all__ = [
     "QueueDep",
@@ -26,6 +26,7 @@ __all__ = [
     "SettingsDep",
     "SpawnerDep",
     "SubmitDep",
+    "accepted_responses",
     "after_response",
     "build_app",
     "problem_responses",

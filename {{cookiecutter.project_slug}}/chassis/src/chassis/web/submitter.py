@@ -9,10 +9,14 @@ id its Idempotency-Key derives (a retry never makes a second job), stores the 20
 the enqueue's own round trip, sets `Location` to the job's status URL and returns the
 `JobAccepted` body. The route requires an `Idempotency-Key` (400 without one, declared required
 in the OpenAPI document) and carries the request id into the job.
+
+`responses=accepted_responses()` documents such a route in one declaration: the 202's headers
+(`Location`, `X-Request-ID`, the RateLimit pair, `Idempotent-Replayed`) and the problems SubmitDep
+can answer with; pass the route's own problems (`accepted_responses(404)`) beside them.
 """
 
 import functools
-from typing import Annotated
+from typing import Annotated, Any
 
 from chassis.jobs.models import JobStatus
 from chassis.jobs.queue import CompareAndSet
@@ -22,6 +26,8 @@ from chassis.jobs.submit import submit
 from chassis.web import idempotency
 from chassis.web.idempotency_store import StoredResponse
 from chassis.web.principal import PrincipalDep
+from chassis.web.problems import problem_responses
+from chassis.web.request_context import REQUEST_ID_HEADER
 from chassis.web.resources import Resources
 from fastapi import Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +36,32 @@ from starlette.applications import Starlette
 # The route that reports a job's status (`web/job_status.py`).
 STATUS_ROUTE = "get_job"
 _PLACEHOLDER = "0job0id0"
+# The headers of a SubmitDep route's 202, as the OpenAPI document states them; the RateLimit pair
+# is absent while rate limiting is off, `Idempotent-Replayed` on a first answer.
+ACCEPTED_HEADERS: dict[str, dict[str, Any]] = {
+    "Location": {
+        "description": "The job's status URL, the body's `status_url`: poll it for the result.",
+        "required": True,
+        "schema": {"type": "string", "format": "uri-reference"},
+    },
+    REQUEST_ID_HEADER: {
+        "description": "This request's id, which the job carries into its logs and traces.",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "RateLimit-Policy": {
+        "description": 'The route\'s rate-limit policy (IETF RateLimit draft): `"NAME";q=QUOTA;w=SECONDS`.',
+        "schema": {"type": "string", "pattern": r'^"[a-z0-9][a-z0-9._-]*";q=\d+;w=\d+$'},
+    },
+    "RateLimit": {
+        "description": 'What is left of the quota: `"NAME";r=REMAINING;t=SECONDS_TO_RESET`.',
+        "schema": {"type": "string", "pattern": r'^"[a-z0-9][a-z0-9._-]*";r=\d+;t=\d+$'},
+    },
+    idempotency.REPLAYED_HEADER: {
+        "description": "`true` when this is the stored answer to an earlier request with the key.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+}
 
 
 @functools.lru_cache(maxsize=16)
@@ -119,3 +151,13 @@ async def get_submitter(
 
 
 SubmitDep = Annotated[Submitter, Depends(get_submitter)]
+
+
+def accepted_responses(*problems: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route that accepts a job through SubmitDep: its 202 and its problems.
+
+    SubmitDep's own problems are always listed: 400 (no Idempotency-Key), 409 (the key's first
+    request still runs), 422 (the key came with another payload) and 503 (an outage).
+    """
+    accepted = {"description": "The job is accepted.", "headers": ACCEPTED_HEADERS}
+    return {202: accepted, **problem_responses(400, 409, 422, 503, *problems, idempotent=True)}
