@@ -1,11 +1,16 @@
-"""Alembic environment: async engine from the service settings, batch mode on SQLite."""
+"""Alembic environment: async engine from the service settings, batch mode on SQLite.
+
+It runs two lines of history (alembic.ini `version_locations`): the chassis's and the app's.
+"""
 
 import asyncio
 import importlib
 
 from alembic import context
+from alembic.util import CommandError
 from chassis.core import Base, create_engine
 from chassis.jobs import models as _job_models  # noqa: F401 - registers tables
+from chassis.migrations import BRANCH, LOCATION
 from chassis.settings import Settings
 from sqlalchemy.engine import Connection
 
@@ -16,6 +21,13 @@ for feature in SERVICE.load_features():
     for module in feature.models:
         importlib.import_module(module)
 target_metadata = Base.metadata
+
+# Alembic skips a version location it cannot find. A chassis without its revisions would then
+# make `upgrade heads` leave out job_history and the other chassis tables, and say nothing.
+try:
+    context.script.get_revisions(f"{BRANCH}@head")
+except CommandError as exc:
+    raise CommandError(f"no chassis revisions: list {LOCATION} in version_locations") from exc
 
 
 def _settings() -> Settings:

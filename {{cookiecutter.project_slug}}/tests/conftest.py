@@ -60,12 +60,12 @@ def server_urls() -> Iterator[services.ServerUrls]:
 
 @pytest.fixture(scope="session")
 async def database_url(server_urls: services.ServerUrls) -> AsyncIterator[str]:
-    """A fresh database for this run, migrated to head, dropped at the end."""
+    """A fresh database for this run, migrated to heads (chassis and app), dropped at the end."""
     url = services.scratch_database_url(server_urls.database)
     await create_database(url)
     try:
         # Alembic's env runs its own event loop, so it gets a thread of its own.
-        await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+        await asyncio.to_thread(command.upgrade, alembic_config(url), "heads")
         yield url
     finally:
         await drop_database(url)

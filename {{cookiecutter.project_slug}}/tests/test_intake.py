@@ -113,7 +113,7 @@ async def test_queue_outage_removes_the_row_and_is_a_503(
 
 async def test_sqlite_accepts_a_report(tmp_path: Path, settings: Settings, redis: Redis) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'dev.db'}"
-    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "heads")
     dev = settings.model_copy(update={"database_url": url})
     async with serve(create_app(dev)) as client:
         response = await client.post("/v1/reports", json={"title": "Dev"}, headers=fresh_key())

@@ -16,7 +16,7 @@ from tests.jobs_helpers import record, submit
 
 async def test_sqlite_migrates_and_keeps_timestamps_in_utc(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'dev.db'}"
-    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "heads")
     engine = create_engine(Settings(database_url=url))
     sessions = create_session_factory(engine)
     async with sessions.begin() as session:
@@ -32,7 +32,7 @@ async def test_sqlite_runs_a_job_through_the_worker(
     tmp_path: Path, settings: Settings, redis: Redis
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'dev.db'}"
-    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "heads")
     dev = settings.model_copy(update={"database_url": url})
     engine = create_engine(dev)
     sessions = create_session_factory(engine)

@@ -2,7 +2,7 @@
 
 SERVICE web        serve the HTTP API (uvicorn)
 SERVICE worker     run one queue's worker until SIGTERM, then drain (`--queue NAME`)
-SERVICE migrate    apply database migrations (alembic upgrade head)
+SERVICE migrate    apply the chassis's and the app's migrations (alembic upgrade heads)
 SERVICE dev        run web and a worker per queue together, for local development
 SERVICE dlq        list, show, replay and purge dead letters (jobs/cli.py)
 SERVICE jobs       queue again the jobs Redis lost (`jobs requeue`)
@@ -79,6 +79,7 @@ def _worker(service: Service, settings: Settings, args: argparse.Namespace) -> i
 def _migrate(_service: Service, _settings: Settings, args: argparse.Namespace) -> int:
     from alembic import command
     from alembic.config import Config
+    from alembic.util import CommandError
 
     ini = Path(args.config)
     if not ini.is_file():
@@ -86,7 +87,12 @@ def _migrate(_service: Service, _settings: Settings, args: argparse.Namespace) -
             f"error: {ini} not found; run from the project root or pass --config", file=sys.stderr
         )
         return 2
-    command.upgrade(Config(str(ini)), args.revision)
+    try:
+        # "heads": the chassis's line and the app's, each to its newest revision.
+        command.upgrade(Config(str(ini)), args.revision)
+    except CommandError as exc:  # a revision it cannot find, or the env's own refusal
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -1,8 +1,11 @@
-"""Digest runs, and a partial index for counting dead letters.
+"""Digest runs: one row per sent digest, keyed by its period's start (the digests feature).
 
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-01-03
+A digest covers everything since the last one sent, so two runs that start at the same time
+must not both send: the unique key on (digest, period_start) makes them race for one row.
+
+Revision ID: app_0002
+Revises: app_0001
+Create Date: 2026-01-02
 """
 
 from collections.abc import Sequence
@@ -10,12 +13,10 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "app_0002"
+down_revision: str | None = "app_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-DEAD = sa.text("status = 'dead'")
 
 
 def upgrade() -> None:
@@ -31,22 +32,10 @@ def upgrade() -> None:
         sa.CheckConstraint("period_end > period_start", name=op.f("ck_digest_runs_period_order")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_digest_runs")),
         sa.UniqueConstraint(
-            "digest",
-            "period_start",
-            "period_end",
-            name=op.f("uq_digest_runs_digest_period_start_period_end"),
+            "digest", "period_start", name=op.f("uq_digest_runs_digest_period_start")
         ),
-    )
-    # /metrics counts dead letters at every scrape (jobs/queue_metrics.py); see JobRecord.
-    op.create_index(
-        "ix_job_history_dead",
-        "job_history",
-        ["job_id"],
-        postgresql_where=DEAD,
-        sqlite_where=DEAD,
     )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_job_history_dead", table_name="job_history")
     op.drop_table("digest_runs")
