@@ -4,6 +4,7 @@ Each feature's own settings live with it (`digests/settings.py`, prefix `DIGEST_
 """
 
 from chassis import settings
+from chassis.settings import RateLimitPolicy
 from pydantic import Field
 
 
@@ -14,3 +15,9 @@ class Settings(settings.Settings):
     redis_key_prefix: str = Field(default="{{ cookiecutter.package_name }}", min_length=1)
     # Every queue's Redis key starts with this: queue NAME lives at `<QUEUE_PREFIX>:NAME`.
     queue_prefix: str = Field(default="{{ cookiecutter.package_name }}:queue", min_length=1)
+    # Per-route overrides, keyed by "METHOD /route/template"; each replaces the default there.
+    rate_limit_routes: dict[str, RateLimitPolicy] = Field(
+        default_factory=lambda: {
+            "POST /v1/reports": RateLimitPolicy(name="reports-create", quota=30, window_seconds=60)
+        }
+    )

@@ -123,9 +123,7 @@ class Settings(BaseSettings):
         name="default", quota=300, window_seconds=60
     )
     # Per-route overrides, keyed by "METHOD /route/template"; each replaces the default there.
-    rate_limit_routes: dict[str, RateLimitPolicy] = {
-        "POST /v1/reports": RateLimitPolicy(name="reports-create", quota=30, window_seconds=60),
-    }
+    rate_limit_routes: dict[str, RateLimitPolicy] = {}
     # Proxies whose X-Forwarded-For is believed (CIDRs); from anyone else the header is ignored.
     trusted_proxies: list[IPvAnyNetwork] = []
 
