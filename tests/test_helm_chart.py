@@ -513,7 +513,7 @@ def test_keda_scales_each_queue_on_its_own_ready_backlog(
         f"prod-acme-reports-{component}",
         "prometheus",
         "AverageValue",
-        f'max(acme_reports_queue_ready_jobs{{queue="{WORKERS[component]}"}})',
+        f'max(chassis_queue_ready_jobs{{queue="{WORKERS[component]}"}})',
         threshold,
         False,
     )
