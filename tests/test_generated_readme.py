@@ -1,9 +1,13 @@
-"""The generated README's first commands work as printed: `make install`, `make dev`, the curl
-examples, and a Ctrl-C that stops everything and leaves `make dev` with status 0.
+"""The generated README and docs/ as a newcomer meets them.
 
-`make dev` runs in a pseudo-terminal, as in a shell, so Ctrl-C is the terminal's own SIGINT to
-the foreground job. The one liberty taken with the README: the web port, since another suite on
-this machine may hold 8000.
+- The README's first commands work as printed: `make install`, `make dev`, the curl examples, and a
+  Ctrl-C that stops everything and leaves `make dev` with status 0. `make dev` runs in a
+  pseudo-terminal, as in a shell, so Ctrl-C is the terminal's own SIGINT to the foreground job.
+  The liberties taken: the web port, since another suite on this machine may hold 8000, and the
+  job id the README tells the reader to put in the status URL.
+- The README stays short, every relative link in it and in docs/ leads to a file (and heading) of
+  the bake, the pages keep no record of a machine, and their cookiecutter conditionals are whole
+  lines about compose or Helm.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Bake, Project
+from tests.conftest import TEMPLATE, Bake, Project, combination_id
 
 # Generous bounds on a busy machine; each wait ends as soon as its condition holds.
 START_SECONDS = 240.0
@@ -176,6 +180,7 @@ def test_quick_start_works_as_printed(bake: Bake) -> None:
     readme = (project.path / "README.md").read_text()
     commands = console_commands(readme, "Run it")
     assert [command.split("#")[0].strip() for command in commands[:2]] == ["make install", "make dev"]
+    assert len(commands) == 5 and "/v1/jobs/5f0c…" in commands[4], commands
     project.run("bash", "-c", commands[0])
 
     port = free_port()
@@ -200,8 +205,22 @@ def test_quick_start_works_as_printed(bake: Bake) -> None:
             location = re.search(r"^location: (\S+)", answer.stdout, re.MULTILINE | re.IGNORECASE)
             assert ("202 Accepted" in answer.stdout, location is not None) == (True, True), answer
             assert location is not None
+            # The status command as printed, with the job id the reader puts in: until "complete".
+            status_command = commands[4].replace("localhost:8000", f"localhost:{port}")
+            status_command = status_command.replace("/v1/jobs/5f0c…", location.group(1))
             deadline = time.monotonic() + START_SECONDS
-            while (job := get_json(f"{base}{location.group(1)}"))["status"] != "complete":
+            while True:
+                shown = subprocess.run(
+                    ["bash", "-c", status_command],
+                    cwd=project.path,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+                job = json.loads(shown.stdout)
+                if job["status"] == "complete":
+                    break
                 assert time.monotonic() < deadline and job["status"] not in {"dead", "failed"}, job
                 time.sleep(0.2)
             dev.ctrl_c()
@@ -209,3 +228,96 @@ def test_quick_start_works_as_printed(bake: Bake) -> None:
         finally:
             dev.kill()
     assert (status, "Error" in dev.text()) == (0, False), dev.text()
+
+
+# --- what the pages say, and where they point ----------------------------------------------------
+
+README_MAX_LINES = 250
+DEPLOY_OPTIONS = [
+    {"use_compose": compose, "use_helm": helm} for compose in (True, False) for helm in (True, False)
+]
+GENERATED = TEMPLATE / "{{cookiecutter.project_slug}}"
+# The reference, one page per topic; the README links each.
+DOC_PAGES = [
+    "configuration.md", "cron.md", "deploy.md", "http-api.md", "jobs-and-queues.md", "observability.md",
+    "rate-limits-and-idempotency.md", "reliability.md", "scaling.md", "updating.md",
+]  # fmt: skip
+# A Markdown link or image whose target is not a URL: `[text](target)` or `[text](target#anchor)`.
+LINK = re.compile(r"!?\[[^\]]*\]\((?P<target>[^)\s]+)\)")
+# The record of a verification belongs in the template's README, never in a generated page.
+MACHINE_RECORD = re.compile(
+    r"measured here|tried here|runs here|on this machine|on a .{0,20}-core machine|no Docker engine"
+    r"|was available|\b\d+ tests in \d|test_recipes",
+    re.IGNORECASE,
+)
+CONDITIONAL = re.compile(
+    r"^\{%- (if cookiecutter\.use_(compose|helm)( (and|or) cookiecutter\.use_(compose|helm))*|else|endif) %\}$"
+)
+
+
+def pages(root: Path) -> list[Path]:
+    return [root / "README.md", *sorted((root / "docs").glob("*.md")), root / "chassis" / "README.md"]
+
+
+def slug(heading: str) -> str:
+    """The anchor GitHub gives a heading: lowercase, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower().replace("`", ""))
+    return text.replace(" ", "-")
+
+
+def anchors(page: Path) -> set[str]:
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.DOTALL)
+    return {slug(line.lstrip("#")) for line in text.splitlines() if line.startswith("#")}
+
+
+def broken_links(root: Path) -> list[str]:
+    broken = []
+    for page in pages(root):
+        text = re.sub(r"```.*?```", "", page.read_text(), flags=re.DOTALL)
+        for match in LINK.finditer(text):
+            target = match["target"]
+            if re.match(r"[a-z]+:", target):
+                continue  # https:, mailto:: not a file of the bake
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            if not linked.exists():
+                broken.append(f"{page.relative_to(root)}: {target}")
+            elif anchor and (linked.suffix != ".md" or anchor not in anchors(linked)):
+                broken.append(f"{page.relative_to(root)}: {target} (no such heading)")
+    return broken
+
+
+@pytest.mark.parametrize("answers", DEPLOY_OPTIONS, ids=combination_id)
+def test_readme_is_at_most_250_lines(bake: Bake, answers: dict[str, object]) -> None:
+    lines = (bake(**answers).path / "README.md").read_text().splitlines()
+    assert len(lines) <= README_MAX_LINES, len(lines)
+
+
+@pytest.mark.parametrize("answers", DEPLOY_OPTIONS, ids=combination_id)
+def test_every_relative_link_leads_to_a_file_of_the_bake(bake: Bake, answers: dict[str, object]) -> None:
+    root = bake(**answers).path
+    assert (sorted(path.name for path in (root / "docs").glob("*.md")), broken_links(root)) == (DOC_PAGES, [])
+
+
+def test_docs_keep_no_record_of_a_machine() -> None:
+    found = [
+        f"{page.relative_to(GENERATED)}: {match.group(0)!r}"
+        for page in pages(GENERATED)
+        for match in MACHINE_RECORD.finditer(page.read_text())
+    ]
+    assert found == []
+
+
+def test_docs_conditionals_are_whole_lines_about_deploy_files() -> None:
+    loose = [
+        f"{page.relative_to(GENERATED)}:{number}: {line}"
+        for page in pages(GENERATED)
+        for number, line in enumerate(page.read_text().splitlines(), 1)
+        if ("{%" in line or "%}" in line) and not CONDITIONAL.match(line)
+    ]
+    assert loose == []
+
+
+def test_the_chassis_readme_has_no_cookiecutter_syntax() -> None:
+    text = (GENERATED / "chassis" / "README.md").read_text()
+    assert ("{{" in text, "{%" in text) == (False, False)
