@@ -29,7 +29,7 @@ from chassis.core.db import create_engine, create_session_factory
 from chassis.core.logging import configure_logging
 from chassis.jobs import Message, Queue, new_job_id
 from chassis.jobs._worker import runner
-from chassis.jobs._worker.ledger import Ledger
+from chassis.jobs.history import Writer
 from chassis.settings import Settings
 from redis.asyncio import Redis
 
@@ -82,7 +82,7 @@ def _unwrapped(_task: str, _queue: str, run: WorkerCoroutine) -> WorkerCoroutine
     return run
 
 
-def _delivery(settings: Settings, ledger: Ledger, *, wrapped: bool) -> Function:
+def _delivery(settings: Settings, ledger: Writer, *, wrapped: bool) -> Function:
     if wrapped:
         return runner.as_arq_function(tasks.noop, settings, ledger)
     # The same delivery, built without the tracing wrapper.
@@ -103,7 +103,7 @@ async def job_cost(settings: Settings, rounds: int, calls: int, log: Path) -> di
 
 async def _job_cost(settings: Settings, rounds: int, calls: int) -> dict[str, float]:
     engine = create_engine(settings)
-    ledger = Ledger(engine, settings)
+    ledger = Writer(engine, settings)
     redis = Redis.from_url(settings.redis_url)
     base_ctx: dict[str, Any] = {
         "settings": settings,

@@ -20,7 +20,7 @@ record has expired is recognised by the queue instead of creating a second job.
 
 Round trips: on a rate-limited route the claim is made in the rate limiter's script
 (`web/admission.py`), and a route that submits a job stores its response in the enqueue's script
-(`web/submitter.py`): the middleware then has nothing left to do.
+(`web/accept.py`): the middleware then has nothing left to do.
 """
 
 import hashlib
