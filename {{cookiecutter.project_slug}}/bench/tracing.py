@@ -1,9 +1,9 @@
 """What tracing costs while no OTEL_* setting turns it on: the shipped code against the same code
 without the tracing wrappers, in this process, on the private Redis and the scratch database.
 
-- per enqueue: `Queue.enqueue_and_set`, which jobs/trace_context.py wraps, against the function it wraps;
+- per enqueue: `Queue.enqueue_and_set`, which jobs/tracing.py wraps, against the function it wraps;
 - per job: the worker's whole delivery of a no-op job (claim and outcome in the job history, the
-  metrics), as arq calls it, with and without the wrapper of jobs/_worker/tracing.py.
+  metrics), as arq calls it, with and without the `traced` wrapper of jobs/tracing.py.
 
 What is compared is this process's CPU time per call: the wrappers run here, while Redis and
 Postgres time is the same on both sides and, on a shared machine, mostly the neighbours' noise.

@@ -8,7 +8,7 @@ from chassis.jobs.accept import submit
 from chassis.jobs.models import JobRecord, JobStatus
 from chassis.jobs.queue import Queue, new_job_id
 from chassis.jobs.registry import Message
-from chassis.jobs.trace_context import link_to_dead_job
+from chassis.jobs.tracing import link_to_dead_job
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 

@@ -21,13 +21,13 @@ import structlog
 from arq.worker import Function, Retry, func
 from chassis.core.outages import is_outage
 from chassis.jobs._worker import metrics as job_metrics
-from chassis.jobs._worker.tracing import traced
 from chassis.jobs.context import JobContext
 from chassis.jobs.history import ClaimOutcome, JobRow, Writer
 from chassis.jobs.models import JobStatus
 from chassis.jobs.queue import REQUEST_ID_KWARG
 from chassis.jobs.registry import Task
 from chassis.jobs.retry import Backoff, is_transient
+from chassis.jobs.tracing import traced
 from chassis.settings import Settings
 
 log = structlog.get_logger("jobs")
