@@ -35,7 +35,7 @@ def _web(service: Service, settings: Settings, _args: argparse.Namespace) -> int
 
     prepare_multiprocess_dir(settings)
     uvicorn.run(
-        "chassis.web.app:create_app",
+        service.app,
         factory=True,
         host=settings.web_host,
         port=settings.web_port,
