@@ -12,7 +12,7 @@ What features use:
     Queue, new_job_id       the producer, for enqueues outside a request            (queue.py)
 
 What the web tier uses: `accept.Intake`, the accept path (rows group-committed, then enqueued;
-`web/accept.py` puts it behind `SubmitDep`), and `backlog` (queue gauges it serves).
+`web/accept.py` puts it behind `SubmitDep`), and `metrics` (queue gauges it serves).
 
 What the service's entry points use: `run_worker` and `run_burst` (the private `_worker` package:
 runner, schedules, arq adapter, probes, worker metrics), `cli` (`dlq`), `dead_letters`. Every
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 def run_worker(settings: "Settings", queue: str) -> None:
     """Run one queue's worker until SIGTERM or SIGINT, then drain (`SERVICE worker`)."""
-    # Imported on call: the worker's metrics must not load in the web process (core/exposition.py).
+    # Imported on call: the worker's metrics must not load in the web process (web/metrics.py).
     from chassis.jobs import _worker
 
     _worker.run_worker(settings, queue)
