@@ -5,7 +5,7 @@ A route opts in with one parameter:
     idempotency: IdempotencyKeyDep          the key is required: 400 without it
     idempotency: OptionalIdempotencyKeyDep  the key is honoured when the client sends one
 
-Keys are scoped to the caller (`core/principal.py`) and the route, and the payload is
+Keys are scoped to the caller (`web/principal.py`) and the route, and the payload is
 fingerprinted (method, path, query and body). The first request claims the key atomically; when it
 finishes, `IdempotencyMiddleware` stores its response (status, `STORED_HEADERS`, body) for
 `IDEMPOTENCY_RETENTION_SECONDS`, or releases the key after a 5xx so that the client can retry.

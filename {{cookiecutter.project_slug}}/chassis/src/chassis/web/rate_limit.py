@@ -1,4 +1,4 @@
-"""Per-client rate limits, enforced across every web process by the shared Redis (`core/gcra.py`).
+"""Per-client rate limits, enforced across every web process by the shared Redis (`web/gcra.py`).
 
 `rate_limit` is a dependency of the API routers (`api.py`): it picks the route's policy
 (`RATE_LIMIT_ROUTES`, else `RATE_LIMIT_DEFAULT`), spends one unit of the caller's quota and
