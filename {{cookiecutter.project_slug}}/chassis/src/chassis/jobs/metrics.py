@@ -1,4 +1,4 @@
-"""Queue gauges for the web tier's /metrics, computed per scrape at a cost the backlog does not grow.
+"""Queue gauges for the web's /metrics, computed per scrape at a cost the backlog does not grow.
 
 They are built for each scrape and registered nowhere, so importing this module adds no series to
 any process's registry (the worker's own metrics are `jobs/_worker/metrics.py`).
