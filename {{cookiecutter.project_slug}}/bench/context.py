@@ -8,7 +8,7 @@ from chassis.settings import Settings
 
 from bench.services import PrivateRedis
 
-# Settings every service process runs with in a benchmark; all others keep config.py's defaults.
+# Settings every service process runs with in a benchmark; all others keep settings.py's defaults.
 SERVICE_SETTINGS = {
     # Production's log format and level: JSON lines at INFO, written to a log file per process.
     "ENVIRONMENT": "development",

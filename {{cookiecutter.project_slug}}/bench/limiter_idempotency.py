@@ -39,12 +39,12 @@ from alembic.config import Config
 from asgi_lifespan import LifespanManager
 from chassis.jobs.schemas import JobAccepted
 from chassis.settings import Environment, RateLimitPolicy, Settings
+from chassis.web.accept import Submitter
 from chassis.web.api import rate_limited
 from chassis.web.dependencies import RequestIdDep, ResourcesDep
 from chassis.web.idempotency import IdempotentRequest
 from chassis.web.idempotency_store import Claim
 from chassis.web.resources import Resources
-from chassis.web.submitter import Submitter
 from fastapi import APIRouter, BackgroundTasks, FastAPI, Request, Response
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline

@@ -1,9 +1,9 @@
 """What tracing costs while no OTEL_* setting turns it on: the shipped code against the same code
 without the tracing wrappers, in this process, on the private Redis and the scratch database.
 
-- per enqueue: `Queue.enqueue_and_set`, which jobs/trace_context.py wraps, against the function it wraps;
+- per enqueue: `Queue.enqueue_and_set`, which jobs/tracing.py wraps, against the function it wraps;
 - per job: the worker's whole delivery of a no-op job (claim and outcome in the job history, the
-  metrics), as arq calls it, with and without the wrapper of jobs/_worker/tracing.py.
+  metrics), as arq calls it, with and without the `traced` wrapper of jobs/tracing.py.
 
 What is compared is this process's CPU time per call: the wrappers run here, while Redis and
 Postgres time is the same on both sides and, on a shared machine, mostly the neighbours' noise.
@@ -29,7 +29,7 @@ from chassis.core.db import create_engine, create_session_factory
 from chassis.core.logging import configure_logging
 from chassis.jobs import Message, Queue, new_job_id
 from chassis.jobs._worker import runner
-from chassis.jobs._worker.ledger import Ledger
+from chassis.jobs.history import Writer
 from chassis.settings import Settings
 from redis.asyncio import Redis
 
@@ -82,7 +82,7 @@ def _unwrapped(_task: str, _queue: str, run: WorkerCoroutine) -> WorkerCoroutine
     return run
 
 
-def _delivery(settings: Settings, ledger: Ledger, *, wrapped: bool) -> Function:
+def _delivery(settings: Settings, ledger: Writer, *, wrapped: bool) -> Function:
     if wrapped:
         return runner.as_arq_function(tasks.noop, settings, ledger)
     # The same delivery, built without the tracing wrapper.
@@ -103,7 +103,7 @@ async def job_cost(settings: Settings, rounds: int, calls: int, log: Path) -> di
 
 async def _job_cost(settings: Settings, rounds: int, calls: int) -> dict[str, float]:
     engine = create_engine(settings)
-    ledger = Ledger(engine, settings)
+    ledger = Writer(engine, settings)
     redis = Redis.from_url(settings.redis_url)
     base_ctx: dict[str, Any] = {
         "settings": settings,

@@ -1,6 +1,6 @@
 """Every setting can be set through the Helm chart, and the chart's schema types each one.
 
-A new setting goes into config.py, .env.example, `config:` in deploy/helm/values.yaml and
+A new setting goes into settings.py, .env.example, `config:` in deploy/helm/values.yaml and
 deploy/helm/values.schema.json; this fails until all four agree.
 """
 

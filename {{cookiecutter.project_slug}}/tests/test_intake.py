@@ -14,7 +14,7 @@ from chassis.core.db import create_engine, create_session_factory
 from chassis.core.errors import ServiceUnavailable
 from chassis.core.redis import create_redis
 from chassis.jobs import JobStatus, Queue, history, new_job_id
-from chassis.jobs.intake import Intake
+from chassis.jobs.accept import Intake
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -59,7 +59,7 @@ async def test_row_is_committed_before_the_job_is_queued(
     engine: AsyncEngine, settings: Settings, redis: Redis
 ) -> None:
     queue = Queue(redis, settings)
-    intake = Intake(engine, create_session_factory(engine), settings, queue)
+    intake = Intake(engine, settings, queue)
     message = generate_report.message(title="Durable", work_seconds=0)
     try:
         submitted = await intake.submit(message, request_id="req-intake")
@@ -74,7 +74,7 @@ async def test_known_job_id_answers_the_rows_status(
     engine: AsyncEngine, settings: Settings, redis: Redis
 ) -> None:
     sessions = create_session_factory(engine)
-    intake = Intake(engine, sessions, settings, Queue(redis, settings))
+    intake = Intake(engine, settings, Queue(redis, settings))
     message = generate_report.message(title="Known", work_seconds=0)
     job_id = new_job_id()
     try:
@@ -94,7 +94,7 @@ async def test_queue_outage_removes_the_row_and_is_a_503(
 ) -> None:
     sessions = create_session_factory(engine)
     redis = create_redis(settings.model_copy(update={"redis_url": relay.url}))
-    intake = Intake(engine, sessions, settings, Queue(redis, settings))
+    intake = Intake(engine, settings, Queue(redis, settings))
     job_id = new_job_id()
     await relay.down()
     try:

@@ -21,7 +21,7 @@ import pytest
 from chassis.core import tracing
 from chassis.jobs import JobRecord, Queue, run_burst
 from chassis.jobs.serializer import deserialize
-from chassis.jobs.trace_context import TRACE_CONTEXT_KWARG
+from chassis.jobs.tracing import TRACE_CONTEXT_KWARG
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 

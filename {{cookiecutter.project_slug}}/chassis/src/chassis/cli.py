@@ -206,7 +206,7 @@ def build_parser(service: Service) -> argparse.ArgumentParser:
     migrate.set_defaults(handler=partial(_migrate, service))
     jobs_cli.register(commands)
     # A feature's commands, like this module, must not load the metrics library at import:
-    # `web` sets up its multi-process directory first (web/exposition.py).
+    # `web` sets up its multi-process directory first (core/metrics.py).
     for feature in service.load_features():
         if feature.cli is not None:
             feature.cli(commands)

@@ -134,7 +134,7 @@ class Settings(BaseSettings):
     idempotency_in_flight_seconds: int = Field(default=90, ge=1, le=3600)
 
     # A request body over this many bytes is answered 413 before the rest is read
-    # (core/body_limit.py); it bounds what one request can make a web process hold in memory.
+    # (web/body_limit.py); it bounds what one request can make a web process hold in memory.
     max_request_body_bytes: int = Field(default=1_048_576, ge=1)
 
     # The OpenAPI document and its pages: /openapi.json, /docs (Swagger UI), /redoc. Unset, they
@@ -150,7 +150,7 @@ class Settings(BaseSettings):
     web_host: str = "0.0.0.0"  # noqa: S104 - containers must listen on every interface
     web_port: int = Field(default=8000, ge=1, le=65535)
     web_workers: int = Field(default=1, ge=1)
-    # In-process fan-out (core/background.py). The bound stays below REDIS_MAX_CONNECTIONS and the
+    # In-process fan-out (web/background.py). The bound stays below REDIS_MAX_CONNECTIONS and the
     # database pool, so background work cannot starve requests of connections.
     spawn_max_concurrency: int = Field(default=20, ge=1)
     # On shutdown, after uvicorn's 10 s for open requests, spawned tasks get this long to finish

@@ -36,7 +36,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _send(settings: Settings, period: Period | None) -> dict[str, Any]:
     # Imported here: the CLI must not load the metrics library before `web` sets up its
-    # multi-process directory (see core/exposition.py).
+    # multi-process directory (see core/metrics.py).
     from chassis.core import configure_logging, create_engine, create_session_factory
     from chassis.jobs import Schedule
 

@@ -69,7 +69,8 @@ def _asyncpg_arguments(settings: Settings) -> dict[str, Any]:
     if settings.database_pgbouncer:
         # asyncpg then runs each query as an unnamed statement whose Parse it sends again in
         # the same message group as Bind/Execute, so the statement never outlives the server
-        # connection PgBouncer lends (tests/test_pgbouncer.py runs the ledger's fetch that way).
+        # connection PgBouncer lends (tests/test_pgbouncer.py runs the history's group commits
+        # that way).
         arguments["statement_cache_size"] = 0
     return arguments
 

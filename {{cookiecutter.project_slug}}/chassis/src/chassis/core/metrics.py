@@ -1,5 +1,10 @@
-"""Prometheus naming shared by every module that defines a metric, and the web tier's
-multi-process set-up. This module must not import prometheus_client (see below)."""
+"""Metric names shared by both processes, and the web tier's multi-process directory.
+
+The metrics themselves live with the process that serves them: `web/metrics.py` (and the web's
+/metrics), `jobs/_worker/metrics.py` (the worker's), `jobs/metrics.py` (queue gauges the web tier
+computes per scrape). This module must not import prometheus_client: `web` prepares the directory
+through it before the library loads (see below).
+"""
 
 import os
 import tempfile

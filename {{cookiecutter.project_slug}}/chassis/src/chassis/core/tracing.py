@@ -7,9 +7,11 @@ stays OpenTelemetry's no-op default, and an unconfigured service pays for one fl
 request and job (`make bench` measures it). Empty variables count as unset, as in `.env`.
 
 Once started, a process traces its HTTP requests (FastAPI), SQLAlchemy statements and Redis
-commands, and every job from its enqueue to its run (jobs/trace_context.py, jobs/_worker/tracing.py).
-The worker's job-history writes use raw asyncpg and are not traced: one group commit serves
-many jobs, so it belongs to no one job's trace. The SDK reads the other variables itself:
+commands, and every job from its enqueue to its run. Tracing has two homes, one per layer: this
+module, for what every process has, and `jobs/tracing.py`, for a job's spans across the queue,
+which need the job's message format (core imports neither jobs nor arq). The job history's group
+commits use raw asyncpg and are not traced: one commit serves many jobs, so it belongs to no one
+job's trace. The SDK reads the other variables itself:
 OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER(_ARG), OTEL_PROPAGATORS,
 OTEL_EXPORTER_OTLP_HEADERS, OTEL_BSP_* (batching). OTLP goes over HTTP with protobuf (port 4318).
 """

@@ -2,25 +2,26 @@
 
 What features use:
     task, Task, Message     declare a task (`@task(queue=...)`) and capture a call  (registry.py)
-    cron, Schedule          run a task on a schedule, once per scheduled time       (cron.py)
-    started_at_of           when a cron's schedule began                            (cron.py)
+    cron, Schedule          run a task on a schedule, once per scheduled time       (schedules.py)
+    started_at_of           when a cron's schedule began                            (schedules.py)
     JobContext              what a task receives                                    (context.py)
     Backoff                 a task's retry policy                                   (retry.py)
-    submit, Submitted       record, commit, then enqueue, with the caller's session (submit.py)
+    submit, Submitted       record, commit, then enqueue, with the caller's session (accept.py)
     get_status, JobView     a job's status: the history's final word, else Redis    (status.py)
-    run_once                a side effect once per business key                     (run_once.py)
+    run_once                a side effect once per business key                     (effects.py)
     Queue, new_job_id       the producer, for enqueues outside a request            (queue.py)
 
-What the web tier uses: `intake.Intake`, the accept path (rows group-committed, then enqueued;
-`web/submitter.py` puts it behind `SubmitDep`).
+What the web tier uses: `accept.Intake`, the accept path (rows group-committed, then enqueued;
+`web/accept.py` puts it behind `SubmitDep`), and `metrics` (queue gauges it serves).
 
 What the service's entry points use: `run_worker` and `run_burst` (the private `_worker` package:
-runner, group-committed job history, schedules, arq adapter, probes), `backlog` (queue gauges the
-web tier serves), `cli` (`dlq`), `dead_letters`.
+runner, schedules, arq adapter, probes, worker metrics), `cli` (`dlq`), `dead_letters`. Every
+write to the job history is `history`'s.
 """
 
 from typing import TYPE_CHECKING
 
+from chassis.jobs.accept import Submitted, submit
 from chassis.jobs.context import JobContext
 from chassis.jobs.effects import run_once
 from chassis.jobs.models import JobRecord, JobStatus
@@ -30,7 +31,6 @@ from chassis.jobs.retry import Backoff
 from chassis.jobs.schedules import Schedule, ScheduleError, cron, started_at_of
 from chassis.jobs.schemas import JobAccepted
 from chassis.jobs.status import JobView, get_status
-from chassis.jobs.submit import Submitted, submit
 
 if TYPE_CHECKING:
     from chassis.settings import Settings
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 def run_worker(settings: "Settings", queue: str) -> None:
     """Run one queue's worker until SIGTERM or SIGINT, then drain (`SERVICE worker`)."""
-    # Imported on call: the worker's metrics must not load in the web process (core/exposition.py).
+    # Imported on call: the worker's metrics must not load in the web process (web/metrics.py).
     from chassis.jobs import _worker
 
     _worker.run_worker(settings, queue)

@@ -21,10 +21,10 @@ from chassis.core.errors import ServiceUnavailable
 from chassis.core.outages import outage_of
 from chassis.core.redis import create_redis
 from chassis.jobs import dead_letters, history
+from chassis.jobs.accept import submit
 from chassis.jobs.models import JobRecord, JobStatus
 from chassis.jobs.queue import Queue
 from chassis.jobs.registry import Message, registered_tasks
-from chassis.jobs.submit import submit
 from chassis.settings import Settings
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession

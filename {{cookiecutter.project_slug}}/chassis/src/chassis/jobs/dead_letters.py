@@ -3,12 +3,13 @@
 from collections.abc import Collection
 
 from chassis.core.errors import ServiceUnavailable
+from chassis.jobs import history
+from chassis.jobs.accept import submit
 from chassis.jobs.models import JobRecord, JobStatus
 from chassis.jobs.queue import Queue, new_job_id
 from chassis.jobs.registry import Message
-from chassis.jobs.submit import submit
-from chassis.jobs.trace_context import link_to_dead_job
-from sqlalchemy import delete, func, select, update
+from chassis.jobs.tracing import link_to_dead_job
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 _DEAD = JobRecord.status == JobStatus.DEAD
@@ -34,9 +35,9 @@ async def replay(
     The dead row records `replayed_as` and the new row `replay_of` in the same commit, and the row
     lock refuses a second replay of the same dead letter.
     """
-    record = await session.scalar(
-        select(JobRecord).where(JobRecord.job_id == job_id).with_for_update()
-    )
+    locked = select(JobRecord).where(JobRecord.job_id == job_id).with_for_update()
+    # The row as it is now, not as this session may have loaded it before the lock.
+    record = await session.scalar(locked.execution_options(populate_existing=True))
     if record is None:
         raise ReplayRefused(f"no job {job_id!r}")
     if record.status != JobStatus.DEAD:
@@ -46,7 +47,7 @@ async def replay(
     if record.task not in known_tasks:
         raise ReplayRefused(f"job {job_id} ran task {record.task!r}, which no worker has now")
     new_id = new_job_id()
-    record.replayed_as = new_id
+    await history.set_replayed_as(session, job_id, new_id)
     message = Message(task=record.task, kwargs=dict(record.kwargs))
     await link_to_dead_job(queue.redis, job_id)
     try:
@@ -55,9 +56,7 @@ async def replay(
         )
     except ServiceUnavailable:
         # submit removed the new row; the dead letter is pending again.
-        await session.execute(
-            update(JobRecord).where(JobRecord.job_id == job_id).values(replayed_as=None)
-        )
+        await history.set_replayed_as(session, job_id, None)
         await session.commit()
         raise
     return new_id
@@ -69,6 +68,4 @@ async def count(session: AsyncSession) -> int:
 
 async def purge(session: AsyncSession) -> int:
     """Delete every dead letter, replayed or not; returns how many. The caller commits."""
-    deleted = await session.execute(delete(JobRecord).where(_DEAD))
-    # DML statements return a CursorResult, which the generic Result type does not declare.
-    return int(deleted.rowcount)  # type: ignore[attr-defined]
+    return await history.delete_dead(session)

@@ -22,7 +22,7 @@ from arq.jobs import deserialize_job, deserialize_result, serialize_job
 from chassis.jobs.models import JobStatus
 from chassis.jobs.registry import Message
 from chassis.jobs.serializer import describe_error, deserialize, serialize
-from chassis.jobs.trace_context import traced_enqueue
+from chassis.jobs.tracing import traced_enqueue
 from chassis.settings import Settings
 from redis.asyncio import Redis
 

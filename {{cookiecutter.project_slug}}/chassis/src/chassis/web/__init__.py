@@ -5,6 +5,7 @@ Inside the chassis, `web` also holds the app factory, problem rendering, request
 and /metrics, rate limits, idempotency keys, the body limit and the job-status route.
 """
 
+from chassis.web.accept import SubmitDep, accepted_responses
 from chassis.web.app import build_app
 from chassis.web.background import after_response
 from chassis.web.dependencies import (
@@ -16,7 +17,6 @@ from chassis.web.dependencies import (
     SpawnerDep,
 )
 from chassis.web.problems import problem_responses
-from chassis.web.submitter import SubmitDep, accepted_responses
 
 __all__ = [
     "QueueDep",

@@ -1,7 +1,7 @@
 """Every router: the chassis's own, then each feature's, in the order the app lists them."""
 
 from chassis.service import Feature, resolve
-from chassis.web import health, job_status, metrics_router
+from chassis.web import health, job_status, metrics
 from chassis.web.problems import problem_responses
 from chassis.web.rate_limit import rate_limit
 from fastapi import APIRouter, Depends
@@ -15,7 +15,7 @@ limiter_problems = problem_responses(429, 503)
 def api_router(features: list[Feature]) -> APIRouter:
     router = APIRouter()
     router.include_router(health.router)
-    router.include_router(metrics_router.router)
+    router.include_router(metrics.router)
     router.include_router(job_status.router, dependencies=rate_limited, responses=limiter_problems)
     for feature in features:
         if feature.router is None:

@@ -20,34 +20,14 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec
 
 import structlog
-from chassis.core.metrics import metric_name
-from prometheus_client import Counter
+from chassis.web import metrics
 
 log = structlog.get_logger(__name__)
 
 P = ParamSpec("P")
 
-AFTER_RESPONSE = "after_response"
-FANOUT = "fanout"
-
-SPAWNED = Counter(
-    metric_name("background_tasks_spawned_total"),
-    "In-process background tasks started, by tier.",
-    ["tier"],
-)
-FAILED = Counter(
-    metric_name("background_tasks_failed_total"),
-    "In-process background tasks that raised, by tier.",
-    ["tier"],
-)
-CANCELLED = Counter(
-    metric_name("background_tasks_cancelled_total"),
-    "In-process background tasks cut off by shutdown before they finished, by tier.",
-    ["tier"],
-)
-for _tier in (AFTER_RESPONSE, FANOUT):  # export zeros, so rate() and alerts see every series
-    for _counter in (SPAWNED, FAILED, CANCELLED):
-        _counter.labels(tier=_tier)
+# The tiers, as the background counters label them (`web/metrics.py`).
+AFTER_RESPONSE, FANOUT = metrics.BACKGROUND_TIERS
 
 
 def after_response(
@@ -68,16 +48,16 @@ def after_response(
 
     @functools.wraps(func)
     async def run(*args: P.args, **kwargs: P.kwargs) -> None:
-        SPAWNED.labels(tier=AFTER_RESPONSE).inc()
+        metrics.BACKGROUND_SPAWNED.labels(tier=AFTER_RESPONSE).inc()
         with structlog.contextvars.bound_contextvars(background_task=name):
             try:
                 await func(*args, **kwargs)
             except asyncio.CancelledError:
-                CANCELLED.labels(tier=AFTER_RESPONSE).inc()
+                metrics.BACKGROUND_CANCELLED.labels(tier=AFTER_RESPONSE).inc()
                 log.warning("background_task_cancelled", tier=AFTER_RESPONSE)
                 raise
             except Exception:
-                FAILED.labels(tier=AFTER_RESPONSE).inc()
+                metrics.BACKGROUND_FAILED.labels(tier=AFTER_RESPONSE).inc()
                 log.exception("background_task_failed", tier=AFTER_RESPONSE)
 
     return run
@@ -115,7 +95,7 @@ class Spawner:
         task = asyncio.create_task(self._run(coro, name), name=name)
         self._tasks[task] = request_id
         task.add_done_callback(functools.partial(self._forget, coro))
-        SPAWNED.labels(tier=FANOUT).inc()
+        metrics.BACKGROUND_SPAWNED.labels(tier=FANOUT).inc()
         return task
 
     async def _run(self, coro: Coroutine[Any, Any, object], name: str) -> None:
@@ -127,7 +107,7 @@ class Spawner:
                     async with self._slots:
                         await coro
             except Exception:
-                FAILED.labels(tier=FANOUT).inc()
+                metrics.BACKGROUND_FAILED.labels(tier=FANOUT).inc()
                 log.exception("background_task_failed", tier=FANOUT)
 
     def _forget(self, coro: Coroutine[Any, Any, object], task: asyncio.Task[None]) -> None:
@@ -149,7 +129,7 @@ class Spawner:
         stragglers = self._pending()
         for task in stragglers:
             task.cancel()
-            CANCELLED.labels(tier=FANOUT).inc()
+            metrics.BACKGROUND_CANCELLED.labels(tier=FANOUT).inc()
             log.warning(
                 "background_task_cancelled",
                 background_task=task.get_name(),

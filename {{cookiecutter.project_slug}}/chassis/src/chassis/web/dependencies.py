@@ -27,7 +27,7 @@ ResourcesDep = Annotated[Resources, Depends(get_resources)]
 async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
     """A session per request: the request owns the transaction, services never commit.
 
-    A route that only accepts a job needs none (`web/submitter.py`); one that changes rows and
+    A route that only accepts a job needs none (`web/accept.py`); one that changes rows and
     enqueues a job in the same transaction commits through `jobs.submit`. Anything left is rolled
     back.
     """

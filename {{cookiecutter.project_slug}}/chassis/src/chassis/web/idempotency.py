@@ -5,7 +5,7 @@ A route opts in with one parameter:
     idempotency: IdempotencyKeyDep          the key is required: 400 without it
     idempotency: OptionalIdempotencyKeyDep  the key is honoured when the client sends one
 
-Keys are scoped to the caller (`core/principal.py`) and the route, and the payload is
+Keys are scoped to the caller (`web/principal.py`) and the route, and the payload is
 fingerprinted (method, path, query and body). The first request claims the key atomically; when it
 finishes, `IdempotencyMiddleware` stores its response (status, `STORED_HEADERS`, body) for
 `IDEMPOTENCY_RETENTION_SECONDS`, or releases the key after a 5xx so that the client can retry.
@@ -20,7 +20,7 @@ record has expired is recognised by the queue instead of creating a second job.
 
 Round trips: on a rate-limited route the claim is made in the rate limiter's script
 (`web/admission.py`), and a route that submits a job stores its response in the enqueue's script
-(`web/submitter.py`): the middleware then has nothing left to do.
+(`web/accept.py`): the middleware then has nothing left to do.
 """
 
 import hashlib
@@ -31,8 +31,8 @@ from typing import Annotated, Any
 
 import structlog
 from chassis.core.errors import BadRequest, Conflict, UnprocessableContent
-from chassis.core.metrics import metric_name
 from chassis.jobs.queue import CompareAndSet
+from chassis.web import metrics
 from chassis.web.dependencies import ResourcesDep
 from chassis.web.idempotency_store import (
     Claim,
@@ -46,7 +46,6 @@ from fastapi import Depends, Header, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
-from prometheus_client import Counter
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -68,13 +67,6 @@ STATE_KEY = "idempotency_claim"
 # Where the rate limiter leaves the outcome of the claim it made (`web/admission.py`).
 ADMITTED_KEY = "idempotency_admitted"
 _TAKES_KEY: dict[Callable[..., Any], bool] = {}
-
-OUTCOMES = Counter(
-    metric_name("idempotency_requests_total"),
-    "Requests with an Idempotency-Key by outcome: claimed, replayed, in_flight, "
-    "payload_mismatch, invalid, stored, released, claim_expired, store_failed.",
-    ["outcome"],
-)
 
 _DESCRIPTION = "A unique key per operation (e.g. a UUID) that makes retries safe."
 # Required in the OpenAPI document, with its format; a request without it, or with a key of another
@@ -182,9 +174,9 @@ def settled(request: Request, *, written: bool) -> None:
     if request.scope.get("state", {}).pop(STATE_KEY, None) is None:
         return
     if written:
-        OUTCOMES.labels("stored").inc()
+        metrics.IDEMPOTENCY_OUTCOMES.labels("stored").inc()
     else:
-        OUTCOMES.labels("claim_expired").inc()
+        metrics.IDEMPOTENCY_OUTCOMES.labels("claim_expired").inc()
         log.warning("idempotency_claim_expired", status=202)
 
 
@@ -227,32 +219,32 @@ async def claim_request(
         idempotent, claim = await _prepare(request, principal, resources, key)
         outcome = await resources.idempotency.claim_prepared(claim)
     if isinstance(outcome, Claim):
-        OUTCOMES.labels("claimed").inc()
+        metrics.IDEMPOTENCY_OUTCOMES.labels("claimed").inc()
         request.scope.setdefault("state", {})[STATE_KEY] = _Held(resources.idempotency, outcome)
         return idempotent
     if outcome.fingerprint != claim.fingerprint:
-        OUTCOMES.labels("payload_mismatch").inc()
+        metrics.IDEMPOTENCY_OUTCOMES.labels("payload_mismatch").inc()
         raise UnprocessableContent(
             f"This {KEY_HEADER} was used for a different request; use a new key per operation.",
             header=KEY_HEADER,
         )
     if outcome.response is None:
-        OUTCOMES.labels("in_flight").inc()
+        metrics.IDEMPOTENCY_OUTCOMES.labels("in_flight").inc()
         raise Conflict(
             f"A request with this {KEY_HEADER} is still being processed; retry later.",
             header=KEY_HEADER,
         )
-    OUTCOMES.labels("replayed").inc()
+    metrics.IDEMPOTENCY_OUTCOMES.labels("replayed").inc()
     raise IdempotentReplay(outcome.response)
 
 
 def _parse_key(values: list[str]) -> str:
     if len(values) != 1:
-        OUTCOMES.labels("invalid").inc()
+        metrics.IDEMPOTENCY_OUTCOMES.labels("invalid").inc()
         raise BadRequest(f"Send one {KEY_HEADER} header, not {len(values)}.", header=KEY_HEADER)
     key = _valid_key(values[0])
     if key is None:
-        OUTCOMES.labels("invalid").inc()
+        metrics.IDEMPOTENCY_OUTCOMES.labels("invalid").inc()
         raise BadRequest(
             f"{KEY_HEADER} must be 1-255 characters of A-Z a-z 0-9 . _ : ~ + / = -",
             header=KEY_HEADER,
@@ -334,7 +326,7 @@ async def _settle(
     try:
         if status >= 500:
             await held.store.release(held.claim)
-            OUTCOMES.labels("released").inc()
+            metrics.IDEMPOTENCY_OUTCOMES.labels("released").inc()
             return
         kept = [
             (name.decode("latin-1"), value.decode("latin-1"))
@@ -342,12 +334,12 @@ async def _settle(
             if name.lower() in STORED_HEADERS
         ]
         if await held.store.complete(held.claim, StoredResponse(status, kept, body)):
-            OUTCOMES.labels("stored").inc()
+            metrics.IDEMPOTENCY_OUTCOMES.labels("stored").inc()
         else:
             # The request outlived IDEMPOTENCY_IN_FLIGHT_SECONDS: a retry may have run meanwhile.
-            OUTCOMES.labels("claim_expired").inc()
+            metrics.IDEMPOTENCY_OUTCOMES.labels("claim_expired").inc()
             log.warning("idempotency_claim_expired", status=status)
     except RedisError as exc:
         # The response still goes out; the claim expires and a retry is de-duplicated by job id.
-        OUTCOMES.labels("store_failed").inc()
+        metrics.IDEMPOTENCY_OUTCOMES.labels("store_failed").inc()
         log.warning("idempotency_store_failed", status=status, error=str(exc))

@@ -1,4 +1,4 @@
-"""Per-client rate limits, enforced across every web process by the shared Redis (`core/gcra.py`).
+"""Per-client rate limits, enforced across every web process by the shared Redis (`web/gcra.py`).
 
 `rate_limit` is a dependency of the API routers (`api.py`): it picks the route's policy
 (`RATE_LIMIT_ROUTES`, else `RATE_LIMIT_DEFAULT`), spends one unit of the caller's quota and
@@ -18,16 +18,14 @@ from dataclasses import dataclass
 
 import structlog
 from chassis.core.errors import ServiceUnavailable, TooManyRequests
-from chassis.core.metrics import metric_name
 from chassis.core.outages import Dependency, outage_of
 from chassis.settings import RateLimitPolicy, Settings
-from chassis.web import idempotency
+from chassis.web import idempotency, metrics
 from chassis.web.gcra import Verdict
 from chassis.web.principal import PrincipalDep
 from chassis.web.resources import Resources
 from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
-from prometheus_client import Counter
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,12 +35,6 @@ log = structlog.get_logger(__name__)
 QUOTA_EXCEEDED = "https://iana.org/assignments/http-problem-types#quota-exceeded"
 # Where the decision waits, in the request's state, for the middleware to turn it into headers.
 STATE_KEY = "rate_limit"
-
-DECISIONS = Counter(
-    metric_name("rate_limit_decisions_total"),
-    "Rate-limit decisions per policy: allowed, limited, fail_open, fail_closed.",
-    ["policy", "decision"],
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +83,12 @@ async def rate_limit(request: Request, principal: PrincipalDep) -> None:
             raise
         error = str(exc) or type(exc).__name__
         if not policy.fail_open:
-            DECISIONS.labels(policy.name, "fail_closed").inc()
+            metrics.RATE_LIMIT_DECISIONS.labels(policy.name, "fail_closed").inc()
             raise ServiceUnavailable(
                 "The rate limiter is unavailable; retry later.", dependency="redis"
             ) from exc
         # No claim was made: the idempotency dependency makes its own, and meets the outage itself.
-        DECISIONS.labels(policy.name, "fail_open").inc()
+        metrics.RATE_LIMIT_DECISIONS.labels(policy.name, "fail_open").inc()
         log.warning("rate_limit_unavailable", policy=policy.name, action="fail_open", error=error)
         return
 
@@ -104,9 +96,9 @@ async def rate_limit(request: Request, principal: PrincipalDep) -> None:
         idempotency.hand_over(request, resources.idempotency, prepared, outcome)
     request.scope.setdefault("state", {})[STATE_KEY] = Decision(policy, verdict)
     if verdict.admitted:
-        DECISIONS.labels(policy.name, "allowed").inc()
+        metrics.RATE_LIMIT_DECISIONS.labels(policy.name, "allowed").inc()
         return
-    DECISIONS.labels(policy.name, "limited").inc()
+    metrics.RATE_LIMIT_DECISIONS.labels(policy.name, "limited").inc()
     raise TooManyRequests(
         f"Rate limit {policy.name!r} allows {policy.quota} requests per "
         f"{policy.window_seconds} s; retry in {verdict.wait_whole_seconds} s.",

@@ -7,7 +7,7 @@ from http import HTTPStatus
 
 import structlog
 from chassis.core.outages import outage_of
-from chassis.web.http_metrics import observe_request
+from chassis.web.metrics import observe_request
 from chassis.web.problems import dependency_down, problem
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from chassis.core.db import create_engine, create_session_factory
 from chassis.core.redis import create_redis
 from chassis.jobs import Queue
-from chassis.jobs.intake import Intake
+from chassis.jobs.accept import Intake
 from chassis.settings import Settings
 from chassis.web.admission import Admission
 from chassis.web.background import Spawner
@@ -58,7 +58,7 @@ class Resources:
             limiter=limiter,
             idempotency=idempotency,
             admission=Admission(redis, limiter, idempotency),
-            intake=Intake(engine, sessions, settings, queue),
+            intake=Intake(engine, settings, queue),
         )
 
     async def close(self) -> None:

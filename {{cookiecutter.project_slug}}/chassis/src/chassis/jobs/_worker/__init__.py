@@ -1,10 +1,11 @@
 """The worker process: one queue's tasks and schedules on arq, with probes on `WORKER_HTTP_PORT`.
 
 runner.py     one delivery: claim, run under a timeout, record the outcome
-ledger.py     the job-history writes, group-committed
 scheduler.py  the cron loop: enqueues each scheduled time once
 _arq.py       the only module that reaches into arq's Worker
 heartbeat.py, probes.py, metrics.py   liveness and what Prometheus scrapes
+
+Its claims and outcomes go through the job history's writer (`jobs/history/`), group-committed.
 """
 
 import asyncio
@@ -23,9 +24,9 @@ from chassis.jobs._worker import metrics as job_metrics
 from chassis.jobs._worker import scheduler
 from chassis.jobs._worker._arq import Worker
 from chassis.jobs._worker.heartbeat import Heartbeat
-from chassis.jobs._worker.ledger import Ledger
 from chassis.jobs._worker.probes import start_probe_server
 from chassis.jobs._worker.runner import as_arq_function, timeout_for
+from chassis.jobs.history import Writer
 from chassis.jobs.queue import Queue
 from chassis.jobs.registry import DEFAULT_QUEUE, Task, registered_tasks
 from chassis.jobs.schedules import Cron, check_schedules, registered_crons
@@ -88,7 +89,7 @@ def build_worker(
     config = settings.queues[queue]
     job_metrics.declare_tasks(queue, (task.name for task in tasks))
     engine = create_engine(settings)
-    ledger = Ledger(engine, settings)
+    history = Writer(engine, settings)
     cron_loop: asyncio.Task[None] | None = None
 
     async def startup(ctx: dict[str, Any]) -> None:
@@ -106,11 +107,11 @@ def build_worker(
             cron_loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await cron_loop
-        await ledger.close()
+        await history.close()
         await engine.dispose()
 
     return Worker(
-        functions=[as_arq_function(task, settings, ledger) for task in tasks],
+        functions=[as_arq_function(task, settings, history) for task in tasks],
         heartbeat=Heartbeat(stall_after_seconds=settings.worker_stall_seconds),
         queue_name=settings.queue_key(queue),
         redis_pool=_worker_redis(settings, queue),

@@ -1,7 +1,8 @@
 """Worker metrics, in the default registry that the worker's HTTP port serves on /metrics.
 
-Only the worker imports this module, so the web tier never exposes a worker series: an alert on
-a missing worker heartbeat must not be satisfied by a web replica.
+Only the worker imports this module (it is in the private `_worker` package), so the web tier
+never exposes a worker series: an alert on a missing worker heartbeat must not be satisfied by a
+web replica. The web tier's metrics are `web/metrics.py`, which the worker never imports.
 
 Every attempt that starts ends in exactly one of completed, failed or retried, so when the worker
 is idle `started == completed + failed + retried` for each task.

@@ -1,6 +1,6 @@
 """Runs one delivery of a task: claim the try, run it under its timeout, record how it ended.
 
-    claim      the ledger counts the try and marks the job running; a job already complete or
+    claim      the history counts the try and marks the job running; a job already complete or
                dead is not run again. Until the claim commits, the task does not start.
     run        the task, under its own timeout.
     record     the outcome is written before arq is told: complete, deferred (a retry) or dead.
@@ -21,13 +21,13 @@ import structlog
 from arq.worker import Function, Retry, func
 from chassis.core.outages import is_outage
 from chassis.jobs._worker import metrics as job_metrics
-from chassis.jobs._worker.ledger import ClaimOutcome, JobRow, Ledger
-from chassis.jobs._worker.tracing import traced
 from chassis.jobs.context import JobContext
+from chassis.jobs.history import ClaimOutcome, JobRow, Writer
 from chassis.jobs.models import JobStatus
 from chassis.jobs.queue import REQUEST_ID_KWARG
 from chassis.jobs.registry import Task
 from chassis.jobs.retry import Backoff, is_transient
+from chassis.jobs.tracing import traced
 from chassis.settings import Settings
 
 log = structlog.get_logger("jobs")
@@ -53,7 +53,7 @@ def timeout_for(task: Task[Any], settings: Settings) -> int:
     return task.timeout_seconds or settings.job_timeout_seconds
 
 
-def as_arq_function(task: Task[Any], settings: Settings, ledger: Ledger) -> Function:
+def as_arq_function(task: Task[Any], settings: Settings, history: Writer) -> Function:
     timeout = timeout_for(task, settings)
     arq_timeout = timeout + ARQ_TIMEOUT_MARGIN_SECONDS
 
@@ -64,7 +64,7 @@ def as_arq_function(task: Task[Any], settings: Settings, ledger: Ledger) -> Func
         with structlog.contextvars.bound_contextvars(
             job_id=job.job_id, task=task.name, request_id=request_id
         ):
-            delivery = _Delivery(task, job, ledger, timeout, deadline, ctx)
+            delivery = _Delivery(task, job, history, timeout, deadline, ctx)
             return await delivery.run()
 
     return func(
@@ -80,17 +80,17 @@ class _Delivery:
         self,
         task: Task[Any],
         job: JobRow,
-        ledger: Ledger,
+        history: Writer,
         timeout: int,
         deadline: float,
         ctx: dict[str, Any],
     ) -> None:
-        self.task, self.job, self.ledger = task, job, ledger
+        self.task, self.job, self.history = task, job, history
         self.timeout, self.deadline, self.ctx = timeout, deadline, ctx
 
     async def run(self) -> Any:
         try:
-            claim = await self._in_time(self.ledger.claim(self.job, max_tries=self.task.max_tries))
+            claim = await self._in_time(self.history.claim(self.job, max_tries=self.task.max_tries))
         except Exception as exc:
             self._unrecorded(exc)
         with structlog.contextvars.bound_contextvars(attempt=claim.attempt):
@@ -163,7 +163,7 @@ class _Delivery:
     ) -> None:
         """Write the outcome, retrying through an outage until arq's timeout draws near."""
         for failures in range(1, 1_000_000):
-            write = self.ledger.record(
+            write = self.history.record(
                 self.job, status, attempt=attempt, result=result, error=error
             )
             try:
@@ -187,7 +187,7 @@ class _Delivery:
 
     async def _best_effort(self, status: JobStatus, attempt: int, error: str) -> None:
         try:
-            await self._in_time(self.ledger.record(self.job, status, attempt=attempt, error=error))
+            await self._in_time(self.history.record(self.job, status, attempt=attempt, error=error))
         except Exception as exc:
             if not _retryable(exc):
                 raise

@@ -1,4 +1,7 @@
-"""Queue gauges computed at scrape time, at a cost that does not grow with the backlog.
+"""Queue gauges for the web's /metrics, computed per scrape at a cost the backlog does not grow.
+
+They are built for each scrape and registered nowhere, so importing this module adds no series to
+any process's registry (the worker's own metrics are `jobs/_worker/metrics.py`).
 
 arq keeps every job of a queue in one sorted set scored by when it is due (enqueue time plus any
 defer), and leaves it there while it runs. So, in one round trip of three O(log N) commands per

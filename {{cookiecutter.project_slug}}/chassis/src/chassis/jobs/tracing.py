@@ -1,27 +1,35 @@
-"""Trace context across the queue: a job carries the W3C trace context of its enqueue.
+"""A job's trace across the queue: its enqueue's PRODUCER span, and each delivery's CONSUMER span.
 
-`Queue.enqueue_and_set`, which every enqueue goes through, runs in a PRODUCER span, `send TASK`, a child of whatever span is current (the
-request's, in the web tier). The job's keyword arguments carry that span's `traceparent` and
-`tracestate` under TRACE_CONTEXT_KWARG, beside the request id, and the worker runs the job in a
-child of it (jobs/_worker/tracing.py), which takes the argument out before the task sees it.
-An enqueue with no span current (the cron loop, `dlq replay`) starts a trace of its own; a
-replay's links to the trace of the dead job it replays (`link_to_dead_job`).
+Tracing has two homes, one per layer: `core/tracing.py` starts it and covers what every process
+has (HTTP requests, SQL, Redis, log lines); this module covers the job, whose message format core
+must not know (core imports neither jobs nor arq).
+
+`Queue.enqueue_and_set`, which every enqueue goes through, runs in a PRODUCER span, `send TASK`,
+a child of whatever span is current (the request's, in the web tier). The job's keyword arguments
+carry that span's `traceparent` and `tracestate` under TRACE_CONTEXT_KWARG, beside the request id.
+The worker runs each delivery in a CONSUMER span, `process TASK`, a child of it (`traced`), which
+takes the argument out before the task sees it: request, enqueue and run share one trace id
+across the web and worker processes. An enqueue with no span current (the cron loop, `dlq
+replay`) starts a trace of its own; a replay's links to the trace of the dead job it replays
+(`link_to_dead_job`).
 """
 
 import functools
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import replace
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from arq.constants import result_key_prefix
 from arq.jobs import deserialize_result
+from arq.typing import WorkerCoroutine
 from chassis.core import tracing
 from chassis.jobs.registry import Message
 from chassis.jobs.serializer import deserialize
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanKind
+from opentelemetry.util.types import AnyValue
 from redis.asyncio import Redis
 
 TRACE_CONTEXT_KWARG = "_trace_context"
@@ -93,3 +101,29 @@ def traced_enqueue(enqueue: Enqueue[Q, P]) -> Enqueue[Q, P]:
             return outcome
 
     return enqueue_in_span
+
+
+def traced(task: str, queue: str, run: WorkerCoroutine) -> WorkerCoroutine:
+    """Run each delivery in a CONSUMER span; the trace context never reaches the task function."""
+
+    async def run_in_span(ctx: dict[Any, Any], *args: Any, **kwargs: Any) -> Any:
+        # Taken out even when this worker does not trace: the web tier may.
+        headers = kwargs.pop(TRACE_CONTEXT_KWARG, None)
+        if not tracing.enabled():
+            return await run(ctx, *args, **kwargs)
+        parent = tracing.context_from(headers) if isinstance(headers, Mapping) else None
+        attributes: dict[str, AnyValue] = {
+            "messaging.system": MESSAGING_SYSTEM,
+            "messaging.operation.type": "process",
+            "messaging.destination.name": queue,
+            "messaging.message.id": str(ctx["job_id"]),
+            "job.task": task,
+            # arq's delivery count; the try the history counts is on the job's log lines.
+            "job.delivery": int(ctx["job_try"]),
+        }
+        with _tracer.start_as_current_span(
+            f"process {task}", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
+        ):
+            return await run(ctx, *args, **kwargs)
+
+    return run_in_span

@@ -1,10 +1,10 @@
 """Group commit: writes that arrive together share one transaction, and each caller waits for it.
 
 A write that arrives while a commit is in flight waits for the next one, so an idle process
-commits each write at once and a busy one commits many per round trip. Used by the worker's job
-history (`_worker/ledger.py`) and by the web tier's job rows (`intake.py`), each on a Postgres
-connection of its own (`DedicatedConnection`): commits are serial, so one is enough, and it skips
-the pool's checkout and pre-ping, which cost more than the writes themselves.
+commits each write at once and a busy one commits many per round trip. The history's `Writer`
+runs one per kind of write (the accept path's rows, the worker's claims and outcomes), each on a
+Postgres connection of its own (`DedicatedConnection`): commits are serial, so one is enough, and
+it skips the pool's checkout and pre-ping, which cost more than the writes themselves.
 
 If a commit fails, every caller in its group gets the error when it is an outage (see
 `core.outages`); otherwise the group is committed again one write at a time, so that one bad write

@@ -1,10 +1,10 @@
-"""`SubmitDep`: what a route that accepts a job needs, in one parameter.
+"""`SubmitDep`: a route's way to accept a job (`jobs/accept.py`), in one parameter.
 
     @router.post("", status_code=202, response_model=JobAccepted)
     async def create_report(body: ReportRequest, submit: SubmitDep) -> JobAccepted:
         return await submit(generate_report.message(title=body.title))
 
-The call records the job's row (group-committed, `jobs/intake.py`), enqueues the job under the
+The call records the job's row (group-committed), enqueues the job under the
 id its Idempotency-Key derives (a retry never makes a second job), stores the 202 for replay in
 the enqueue's own round trip, sets `Location` to the job's status URL and returns the
 `JobAccepted` body. The route requires an `Idempotency-Key` (400 without one, declared required
@@ -22,7 +22,6 @@ from chassis.jobs.models import JobStatus
 from chassis.jobs.queue import CompareAndSet
 from chassis.jobs.registry import Message
 from chassis.jobs.schemas import JobAccepted
-from chassis.jobs.submit import submit
 from chassis.web import idempotency
 from chassis.web.idempotency_store import StoredResponse
 from chassis.web.principal import PrincipalDep
@@ -110,24 +109,14 @@ class Submitter:
             stored = StoredResponse(202, headers, accepted.model_dump_json().encode())
             return idempotency.completion(self._request, stored)
 
-        if session is None:
-            submitted = await self._resources.intake.submit(
-                message,
-                request_id=self._request_id,
-                job_id=job_id,
-                defer_seconds=defer_seconds,
-                also=store_response,
-            )
-        else:
-            submitted = await submit(
-                session,
-                self._resources.queue,
-                message,
-                request_id=self._request_id,
-                job_id=job_id,
-                defer_seconds=defer_seconds,
-                also=store_response,
-            )
+        submitted = await self._resources.intake.submit(
+            message,
+            request_id=self._request_id,
+            job_id=job_id,
+            defer_seconds=defer_seconds,
+            session=session,
+            also=store_response,
+        )
         if submitted.also_written is not None:
             # The enqueue ran, and stored the response unless the claim had expired meanwhile.
             idempotency.settled(self._request, written=submitted.also_written)

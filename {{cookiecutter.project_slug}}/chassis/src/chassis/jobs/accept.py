@@ -1,7 +1,11 @@
-"""Record a job, commit, then enqueue: the worker never sees a job whose row was rolled back.
+"""Accepting a job: its row is committed, then it is enqueued, so no worker sees a rolled-back job.
 
-`submit` adds the row to the caller's session and commits it; `jobs.intake.Intake` (the web
-tier's accept path) group-commits rows on a connection of its own. Both enqueue the same way.
+Two ways in, one path. `submit` adds the row to the caller's session and commits it, for a job
+that must commit with other changes (a dead letter's replay, a route's own rows). `Intake` is the
+web tier's accept path (behind `SubmitDep`, `web/accept.py`): a route that only accepts a job has
+nothing else to commit, and an ORM session per request costs several milliseconds of Python for
+one row, so the row joins the next group commit of the history's `Writer` instead, and the request
+waits for that commit: a 202 still means the row is durable. Both enqueue the same way.
 """
 
 from collections.abc import Awaitable, Callable
@@ -13,10 +17,15 @@ from chassis.jobs import history
 from chassis.jobs.models import JobStatus
 from chassis.jobs.queue import CompareAndSet, Queue, new_job_id
 from chassis.jobs.registry import Message
-from sqlalchemy.ext.asyncio import AsyncSession
+from chassis.settings import Settings
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 # A job in these states has not started: enqueueing it again is safe (the queue de-duplicates).
 _NOT_STARTED = {JobStatus.QUEUED, JobStatus.DEFERRED}
+
+# Names a key to write in the enqueue's round trip, given the job's status (the idempotency
+# record of the request).
+Also = Callable[[JobStatus], CompareAndSet | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +48,7 @@ async def submit(
     job_id: str | None = None,
     defer_seconds: float = 0,
     replay_of: str | None = None,
-    also: Callable[[JobStatus], CompareAndSet | None] | None = None,
+    also: Also | None = None,
 ) -> Submitted:
     """Commit the session with the job's history row, then enqueue the job.
 
@@ -69,7 +78,7 @@ async def submit(
         await history.discard(session, job_id)
         await session.commit()
 
-    return await enqueue_recorded(
+    return await _enqueue(
         queue,
         message,
         job_id=job_id,
@@ -82,7 +91,63 @@ async def submit(
     )
 
 
-async def enqueue_recorded(
+class Intake:
+    """The web tier's accept path: the job's row group-committed, then its enqueue."""
+
+    def __init__(self, engine: AsyncEngine, settings: Settings, queue: Queue) -> None:
+        self._queue = queue
+        self._history = history.Writer(engine, settings)
+
+    async def submit(
+        self,
+        message: Message,
+        *,
+        request_id: str | None,
+        job_id: str | None = None,
+        defer_seconds: float = 0,
+        session: AsyncSession | None = None,
+        also: Also | None = None,
+    ) -> Submitted:
+        """Record the job's row durably, then enqueue it (`submit`'s guarantees).
+
+        With a `session`, the row commits with the session's other changes (`submit`).
+        """
+        if session is not None:
+            return await submit(
+                session,
+                self._queue,
+                message,
+                request_id=request_id,
+                job_id=job_id,
+                defer_seconds=defer_seconds,
+                also=also,
+            )
+        job_id = job_id or new_job_id()
+        inserted, status = await self._history.add_queued(
+            job_id=job_id,
+            task=message.task,
+            kwargs=message.kwargs,
+            request_id=request_id,
+            deferred=defer_seconds > 0,
+            enqueued_at=history.utcnow(),
+        )
+        return await _enqueue(
+            self._queue,
+            message,
+            job_id=job_id,
+            status=status,
+            inserted=inserted,
+            defer_seconds=defer_seconds,
+            request_id=request_id,
+            discard=self._history.discard,
+            also=also,
+        )
+
+    async def close(self) -> None:
+        await self._history.close()
+
+
+async def _enqueue(
     queue: Queue,
     message: Message,
     *,
@@ -92,7 +157,7 @@ async def enqueue_recorded(
     defer_seconds: float,
     request_id: str | None,
     discard: Callable[[str], Awaitable[None]],
-    also: Callable[[JobStatus], CompareAndSet | None] | None = None,
+    also: Also | None,
 ) -> Submitted:
     """Enqueue a job whose row is committed; `inserted` says whether this caller added the row."""
     if not inserted and status not in _NOT_STARTED:
