@@ -1,6 +1,6 @@
 """Run every benchmark and print absolute numbers, same-run ratios and the machine they ran on.
 
-uv run python -m bench [--quick]
+PYTHONPATH=tests uv run python -m bench [--quick]     (in chassis/; `make bench` does this)
 
 Needs wrk, redis-server and a Postgres server (BENCH_DATABASE_URL, else TEST_DATABASE_URL, else a
 Postgres DATABASE_URL). Starts its own redis-server and creates a scratch database; both go away

@@ -1,6 +1,6 @@
--- wrk script: POST a report request with a fresh Idempotency-Key on every request, then print
+-- wrk script: POST a note request with a fresh Idempotency-Key on every request, then print
 -- one JSON line of results for bench/web.py to read.
--- Usage: wrk -s bench/post.lua URL -- RUN_TAG
+-- Usage: wrk -s bench/post.lua URL -- RUN_TAG   (from chassis/)
 
 local body = '{"title": "bench", "work_seconds": 0}'
 local threads = 0

@@ -10,9 +10,9 @@ import logging.config
 from arq import Worker, func
 from arq.connections import RedisSettings
 from arq.logs import default_log_config
-from chassis.settings import Settings
 
 from bench import ours, tasks
+from sample.settings import Settings
 
 
 def our_worker(settings: Settings, args: argparse.Namespace) -> Worker:

@@ -20,7 +20,11 @@ import asyncpg
 from redis import Redis
 from sqlalchemy.engine import make_url
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from harness.services import create_tables
+
+# chassis/: the children run here; the sample service they serve is in chassis/tests.
+CHASSIS_DIR = Path(__file__).resolve().parents[1]
+TESTS_DIR = CHASSIS_DIR / "tests"
 
 # Every child still running; the entry point stops them all whatever else went wrong.
 _LIVE: set[subprocess.Popen[bytes]] = set()
@@ -63,7 +67,7 @@ def child(
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
-            cwd=PROJECT_ROOT,
+            cwd=CHASSIS_DIR,
             start_new_session=True,
             user=user,
         )
@@ -163,7 +167,7 @@ async def postgres_version(database_url: str) -> str:
 
 @contextmanager
 def scratch_database(server_url: str, workdir: Path) -> Iterator[str]:
-    """A new database on the given server, migrated to head, dropped on the way out."""
+    """A new database on the given server with the sample's tables, dropped on the way out."""
     name = f"bench_{uuid.uuid4().hex[:12]}"
     server = make_url(server_url).set(drivername="postgresql+asyncpg")
     url = server.set(database=name).render_as_string(hide_password=False)
@@ -173,19 +177,7 @@ def scratch_database(server_url: str, workdir: Path) -> Iterator[str]:
             asyncio.run(_execute(admin_dsn(url), f'CREATE DATABASE "{name}"'))
         except (OSError, asyncpg.PostgresError) as exc:
             raise ServiceError(f"cannot create a scratch database on {shown}: {exc}") from exc
-        log = workdir / "migrate.log"
-        with log.open("wb") as out:
-            migrate = subprocess.run(
-                [sys.executable, "-m", "chassis.cli", "migrate"],
-                cwd=PROJECT_ROOT,
-                env={**os.environ, "DATABASE_URL": url},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=120,
-                check=False,
-            )
-        if migrate.returncode != 0:
-            raise ServiceError(f"migrating the scratch database failed; see {log}")
+        asyncio.run(create_tables(url))
         yield url
     finally:
         try:

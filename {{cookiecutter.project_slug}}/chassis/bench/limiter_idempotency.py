@@ -1,6 +1,6 @@
-"""What the rate limiter and the Idempotency-Key layer cost on POST /v1/reports, in one run.
+"""What the rate limiter and the Idempotency-Key layer cost on POST /v1/notes, in one run.
 
-    uv run python -m bench.limiter_idempotency [--requests 1000] [--database-url URL]
+    PYTHONPATH=tests uv run python -m bench.limiter_idempotency [--requests 1000] [--database-url URL]
 
 Starts a private redis-server (so that INFO commandstats counts this run alone) and a scratch
 database (a temporary SQLite file, or a scratch database on the Postgres server that
@@ -34,34 +34,32 @@ from unittest.mock import patch
 
 import asyncpg
 import httpx
-from alembic import command
-from alembic.config import Config
 from asgi_lifespan import LifespanManager
 from chassis.jobs.schemas import JobAccepted
-from chassis.settings import Environment, RateLimitPolicy, Settings
+from chassis.settings import Environment, RateLimitPolicy
 from chassis.web.api import rate_limited
 from chassis.web.dependencies import RequestIdDep, ResourcesDep
 from chassis.web.idempotency import IdempotentRequest
 from chassis.web.idempotency_store import Claim
 from chassis.web.resources import Resources
 from chassis.web.submitter import Submitter
-from fastapi import APIRouter, BackgroundTasks, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.engine import make_url
 
-from {{ cookiecutter.package_name }}.main import create_app
-from {{ cookiecutter.package_name }}.reports import router as report_routes
-from {{ cookiecutter.package_name }}.reports.schemas import ReportRequest
-
 from bench.services import private_redis
+from harness.services import create_tables
+from sample.main import create_app
+from sample.notes import router as note_routes
+from sample.notes.router import NoteRequest
+from sample.settings import Settings
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BODY = {"title": "Benchmark", "work_seconds": 0}
 # Never refuse during the run: each decision is made and costed, and the request goes on.
 ROOMY = RateLimitPolicy(name="default", quota=1_000_000, window_seconds=60)
-ROOMY_REPORTS = ROOMY.model_copy(update={"name": "reports-create"})
+ROOMY_NOTES = ROOMY.model_copy(update={"name": "notes-create"})
 # The target for the rate limiter and the Idempotency-Key layer together, per request.
 TARGET_MS = 0.3
 
@@ -73,7 +71,7 @@ class Variant:
 
     @property
     def path(self) -> str:
-        return "/v1/reports" if self.idempotency else "/bench/reports"
+        return "/v1/notes" if self.idempotency else "/bench/notes"
 
 
 VARIANTS = {
@@ -85,12 +83,11 @@ VARIANTS = {
 
 
 async def without_idempotency(
-    body: ReportRequest,
+    body: NoteRequest,
     request: Request,
     response: Response,
     resources: ResourcesDep,
     request_id: RequestIdDep,
-    background: BackgroundTasks,
 ) -> JobAccepted:
     """The shipped endpoint, given a submitter that holds no Idempotency-Key claim.
 
@@ -100,7 +97,7 @@ async def without_idempotency(
     """
     stand_in = IdempotentRequest(key="none", scoped_key=uuid.uuid4().hex)
     submit = Submitter(request, response, resources, request_id, stand_in)
-    return await report_routes.create_report(body, submit, background)
+    return await note_routes.create_note(body, submit)
 
 
 def variant_app(settings: Settings, variant: Variant) -> FastAPI:
@@ -108,7 +105,7 @@ def variant_app(settings: Settings, variant: Variant) -> FastAPI:
     if not variant.idempotency:
         plain = APIRouter()
         plain.add_api_route(
-            "/bench/reports",
+            "/bench/notes",
             without_idempotency,
             methods=["POST"],
             status_code=202,
@@ -134,11 +131,12 @@ async def wait_for_redis(url: str) -> None:
 
 @asynccontextmanager
 async def scratch_database(server_url: str | None) -> AsyncIterator[str]:
-    """A migrated database for this run alone: a temporary SQLite file, or one on `server_url`."""
+    """A database with the sample's tables for this run alone: a temporary SQLite file, or one on
+    `server_url`."""
     if server_url is None:
         with tempfile.TemporaryDirectory() as folder:
             url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
-            await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+            await create_tables(url)
             yield url
         return
     name = f"bench_{uuid.uuid4().hex[:12]}"
@@ -147,17 +145,11 @@ async def scratch_database(server_url: str | None) -> AsyncIterator[str]:
     connection = await asyncpg.connect(admin.render_as_string(hide_password=False))
     try:
         await connection.execute(f'CREATE DATABASE "{name}"')
-        await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+        await create_tables(url)
         yield url
     finally:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await connection.close()
-
-
-def alembic_config(database_url: str) -> Config:
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("sqlalchemy.url", database_url)
-    return config
 
 
 @asynccontextmanager
@@ -168,7 +160,7 @@ async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-async def post(client: httpx.AsyncClient, path: str = "/v1/reports") -> float:
+async def post(client: httpx.AsyncClient, path: str = "/v1/notes") -> float:
     """One accepted POST with a fresh key; returns its latency in milliseconds."""
     headers = {"Idempotency-Key": str(uuid.uuid4())}
     started = time.perf_counter()
@@ -273,7 +265,7 @@ def report(
 ) -> None:
     requests = len(samples["neither layer"])
     print(
-        f"POST /v1/reports: {requests} sequential requests per variant, in-process (ASGI), "
+        f"POST /v1/notes: {requests} sequential requests per variant, in-process (ASGI), "
         f"{database}, private redis-server\n"
     )
     print(f"  {'variant':<22}{'mean ms':>10}{'p50 ms':>10}{'p95 ms':>10}")
@@ -334,7 +326,7 @@ async def main() -> None:
                 redis_url=redis_url,
                 log_level="WARNING",
                 rate_limit_default=ROOMY,
-                rate_limit_routes={"POST /v1/reports": ROOMY_REPORTS},
+                rate_limit_routes={"POST /v1/notes": ROOMY_NOTES},
             )
             samples = await latencies(settings, requests)
             costs = await layer_costs(settings, requests)

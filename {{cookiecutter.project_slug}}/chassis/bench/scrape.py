@@ -16,19 +16,17 @@ import time
 from pathlib import Path
 
 import httpx
-from alembic import command
-from alembic.config import Config
 from asgi_lifespan import LifespanManager
-from chassis.settings import Environment, Settings
+from chassis.settings import Environment
 from redis.asyncio import Redis
-
-from {{ cookiecutter.package_name }}.main import create_app
-from {{ cookiecutter.package_name }}.reports.tasks import generate_report
 
 from bench import ours
 from bench.services import private_redis
+from harness.services import create_tables
+from sample.main import create_app
+from sample.notes.tasks import write_note
+from sample.settings import Settings
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENQUEUE_BATCH = 1000
 
 
@@ -46,7 +44,7 @@ async def time_scrapes(client: httpx.AsyncClient, count: int) -> list[float]:
 
 async def fill_queue(settings: Settings, jobs: int) -> None:
     redis = Redis.from_url(settings.redis_url)
-    message = generate_report.message(title="bench", work_seconds=0)
+    message = write_note.message(title="bench", work_seconds=0)
     await ours.enqueue(redis, settings, message.task, jobs, message.kwargs, batch=ENQUEUE_BATCH)
     await redis.aclose()
 
@@ -61,9 +59,7 @@ def summary(label: str, timings: list[float]) -> float:
 async def main(jobs: int, scrapes: int, redis_url: str) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         database_url = f"sqlite+aiosqlite:///{scratch}/bench.db"
-        config = Config(str(PROJECT_ROOT / "alembic.ini"))
-        config.set_main_option("sqlalchemy.url", database_url)
-        await asyncio.to_thread(command.upgrade, config, "head")
+        await create_tables(database_url)
         settings = Settings(
             environment=Environment.TEST,
             database_url=database_url,

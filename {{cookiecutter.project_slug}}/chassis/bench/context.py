@@ -4,11 +4,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from chassis.settings import Settings
+from bench.services import TESTS_DIR, PrivateRedis
+from sample.settings import Settings
 
-from bench.services import PrivateRedis
-
-# Settings every service process runs with in a benchmark; all others keep config.py's defaults.
+# Settings every service process runs with in a benchmark; all others keep their defaults.
 SERVICE_SETTINGS = {
     # Production's log format and level: JSON lines at INFO, written to a log file per process.
     "ENVIRONMENT": "development",
@@ -18,7 +17,7 @@ SERVICE_SETTINGS = {
     # request (its cost is measured) without refusing any (a 429 is cheaper than a job).
     "RATE_LIMIT_DEFAULT": '{"name":"default","quota":1000000,"window_seconds":60}',
     "RATE_LIMIT_ROUTES": (
-        '{"POST /v1/reports":{"name":"reports-create","quota":1000000,"window_seconds":60}}'
+        '{"POST /v1/notes":{"name":"notes-create","quota":1000000,"window_seconds":60}}'
     ),
 }
 
@@ -39,6 +38,8 @@ class BenchContext:
             **SERVICE_SETTINGS,
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis.url,
+            # The sample service the benchmarks run lives with the chassis's tests.
+            "PYTHONPATH": str(TESTS_DIR),
             **overrides,
         }
 

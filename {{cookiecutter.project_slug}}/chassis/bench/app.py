@@ -1,4 +1,4 @@
-"""The service's own app plus comparison routes, served only by the enqueue-path benchmark.
+"""The sample service's app plus comparison routes, served only by the enqueue-path benchmark.
 
 POST /bench/hello         answers at once: what the app's middleware and routing cost
 POST /bench/arq-enqueue   a plain arq `enqueue_job` on a pool opened at start-up, nothing else
@@ -15,14 +15,14 @@ from typing import Any
 import uvicorn
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from chassis.jobs import history, new_job_id
-from chassis.settings import Settings
 from chassis.web.dependencies import RequestIdDep, SessionDep
 from fastapi import FastAPI, Request, status
 
-from {{ cookiecutter.package_name }}.main import create_app
+from sample.main import create_app
+from sample.settings import Settings
 
 # The arq baseline writes to arq's own default queue, apart from ours.
-ARQ_TASK = "generate_report"
+ARQ_TASK = "write_note"
 
 
 def create_bench_app() -> FastAPI:
@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    # The options of `{{ cookiecutter.project_slug }} web`, on loopback.
+    # The options of a service's `web` command (chassis/cli.py), on loopback.
     uvicorn.run(
         "bench.app:create_bench_app",
         factory=True,

@@ -1,4 +1,6 @@
-"""Benchmarks of the service: `make bench` (or `uv run python -m bench --quick`). See README.md."""
+"""Benchmarks of the chassis, on its sample service: `make bench`, or from chassis/
+`PYTHONPATH=tests uv run python -m bench --quick`. See README.md.
+"""
 
 import sys
 import time

@@ -1,4 +1,4 @@
-"""Enqueue path: POST /v1/reports against a bare route and a plain arq enqueue in the same app.
+"""Enqueue path: POST /v1/notes against a bare route and a plain arq enqueue in the same app.
 
 Real uvicorn processes on a free loopback port, loaded by wrk from a separate process, with the
 Redis round trips of each enqueue counted first (bench/round_trips.py).
@@ -39,7 +39,7 @@ class Route:
 HELLO = Route("hello", "/bench/hello", "bare route of the same app (baseline)")
 ARQ = Route("arq", "/bench/arq-enqueue", "plain arq enqueue_job, pool opened at start-up")
 HISTORY = Route("history", "/bench/history-row", "the job's Postgres row alone (insert, commit)")
-FULL = Route("full", "/v1/reports", "POST /v1/reports, the full path")
+FULL = Route("full", "/v1/notes", "POST /v1/notes, the full path")
 ROUTES = (HELLO, ARQ, HISTORY, FULL)
 
 
