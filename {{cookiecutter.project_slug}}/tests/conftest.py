@@ -1,3 +1,8 @@
+"""Fixtures of the app's suite: real Postgres and Redis, the app's migrations, and its app.
+
+The platform's own suite, fault tests included, is chassis/tests (`make test-chassis`).
+"""
+
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -23,7 +28,6 @@ from {{ cookiecutter.package_name }} import features  # noqa: F401 - registers e
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.settings import Settings
 from tests import services
-from tests.redis_relay import RedisRelay
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Logical Redis databases a run may claim; db 0 holds the claims themselves.
@@ -151,28 +155,3 @@ async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with serve(app) as http:
         yield http
-
-
-@pytest.fixture
-async def relay(settings: Settings) -> AsyncIterator[RedisRelay]:
-    """A relay to this run's Redis database that a test can take down and bring back."""
-    relay = RedisRelay(settings.redis_url)
-    await relay.up()
-    yield relay
-    await relay.down()
-
-
-@pytest.fixture
-async def database_relay(settings: Settings) -> AsyncIterator[RedisRelay]:
-    """A relay in front of this run's Postgres database; `through_relay` gives settings using it."""
-    relay = RedisRelay(settings.database_url.replace("postgresql+asyncpg", "redis", 1))
-    await relay.up()
-    yield relay
-    await relay.down()
-
-
-def through_relay(settings: Settings, database_relay: RedisRelay, **changes: object) -> Settings:
-    url = make_url(settings.database_url).set(host="127.0.0.1", port=database_relay.port)
-    return settings.model_copy(
-        update={"database_url": url.render_as_string(hide_password=False), **changes}
-    )

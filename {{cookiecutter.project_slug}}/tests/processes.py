@@ -1,4 +1,4 @@
-"""Real service processes, for tests that need more than one process.
+"""The service's own processes (`SLUG COMMAND`), for the app's tests that start them.
 
 Every process started here is killed when its context manager exits, whatever the test did.
 """
@@ -13,11 +13,8 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
-
-import httpx
 
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -101,79 +98,3 @@ def running(
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
-
-
-@dataclass
-class WorkerProcess:
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-
-    async def get(self, path: str) -> httpx.Response:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}") as http:
-            return await http.get(path, timeout=2)
-
-    async def wait_until_live(self) -> None:
-        async def live() -> bool:
-            if self.process.poll() is not None:
-                raise AssertionError(f"the worker exited early:\n{self.log()}")
-            try:
-                return (await self.get("/healthz")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await eventually(live, "the worker's /healthz", STARTUP_SECONDS)
-
-    async def wait_for_log(self, text: str) -> None:
-        async def logged() -> bool:
-            return text in self.log()
-
-        await eventually(logged, f"{text!r} in the worker log")
-
-    def signal(self, signum: signal.Signals) -> None:
-        self.process.send_signal(signum)
-
-    async def wait_for_exit(self) -> int:
-        async def exited() -> bool:
-            return self.process.poll() is not None
-
-        await eventually(exited, "the worker to exit")
-        return self.process.returncode
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-@contextmanager
-def worker_process(settings: Settings, log_dir: Path, **env: str) -> Iterator[WorkerProcess]:
-    """Start `python -m tests.worker_entry` on the test's database and Redis database."""
-    port = free_port()
-    log_path = log_dir / f"worker-{port}.log"
-    environment = {
-        **os.environ,
-        "ENVIRONMENT": "test",
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "QUEUE_PREFIX": settings.queue_prefix,
-        "QUEUES": queues_json(settings, drain_seconds=0),
-        "LOG_JSON": "true",
-        # The test reads the log as it is written.
-        "PYTHONUNBUFFERED": "1",
-        "WORKER_HTTP_HOST": "127.0.0.1",
-        "WORKER_HTTP_PORT": str(port),
-        **env,
-    }
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.worker_entry"],
-            cwd=PROJECT_ROOT,
-            env=environment,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield WorkerProcess(process, port, log_path)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()

@@ -1,0 +1,5 @@
+"""The sample's one feature."""
+
+from sample import notes
+
+FEATURES = [notes.feature]
