@@ -36,15 +36,14 @@ import asyncpg
 import httpx
 from asgi_lifespan import LifespanManager
 from chassis.jobs.schemas import JobAccepted
-from chassis.settings import Environment, RateLimitPolicy, Settings
+from chassis.settings import Environment, RateLimitPolicy
 from chassis.web.accept import Submitter
 from chassis.web.api import rate_limited
 from chassis.web.dependencies import RequestIdDep, ResourcesDep
 from chassis.web.idempotency import IdempotentRequest
 from chassis.web.idempotency_store import Claim
 from chassis.web.resources import Resources
-from chassis.web.accept import Submitter
-from fastapi import APIRouter, BackgroundTasks, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
