@@ -191,7 +191,7 @@ async def test_sqlite_dev_database_migrates_and_accepts_a_report(
 ) -> None:
     # The development default: no DATABASE_URL, the migrations on an embedded SQLite file.
     url = f"sqlite+aiosqlite:///{tmp_path / 'dev.db'}"
-    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "heads")
     dev = settings.model_copy(update={"database_url": url})
     async with serve(create_app(dev)) as client:
         response = await submit_report(client, title="Dev")

@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    # The options of a service's `web` command (chassis/cli.py), on loopback.
+    # The options of a service's `web` command (chassis/src/chassis/cli.py), on loopback.
     uvicorn.run(
         "bench.app:create_bench_app",
         factory=True,
