@@ -179,10 +179,10 @@ async def test_the_accepted_answer_documents_every_header_it_sends(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     """A first answer and its replay, less the headers of any HTTP response."""
-    documented = app.openapi()["paths"]["/v1/reports"]["post"]["responses"]["202"]["headers"]
+    documented = app.openapi()["paths"]["/v1/notes"]["post"]["responses"]["202"]["headers"]
     body = {"title": "Documented", "work_seconds": 0}
     key = {"Idempotency-Key": str(uuid.uuid4())}
-    answers = [await client.post("/v1/reports", json=body, headers=key) for _ in range(2)]
+    answers = [await client.post("/v1/notes", json=body, headers=key) for _ in range(2)]
     sent = {name for answer in answers for name in answer.headers}
     assert ([a.status_code for a in answers], sent - {"content-length", "content-type"}) == (
         [202, 202],

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from chassis.core import NotFound, StorableText
 from chassis.jobs import JobAccepted
-from chassis.web import SessionDep, SubmitDep, problem_responses
+from chassis.web import SessionDep, SubmitDep, accepted_responses, problem_responses
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,7 +39,7 @@ class NoteOut(BaseModel):
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobAccepted,
-    responses=problem_responses(400, 409, 413, 422, 503, idempotent=True),
+    responses=accepted_responses(),
 )
 async def create_note(body: NoteRequest, submit: SubmitDep) -> JobAccepted:
     """Accept a note and write it in the worker; requires an `Idempotency-Key`."""
