@@ -2,7 +2,7 @@
 
 A name is looked up beside the file that mentions it, then under the chassis package, the app
 package, the chassis project and the project root, so `web/metrics.py`, `jobs/_worker/metrics.py`,
-`digests/settings.py` and `deploy/helm/values.yaml` all resolve. Migrations are left out: each
+`digests/settings.py` and `migrations/env.py` all resolve. Migrations are left out: each
 describes the tree as it was when it was written, and is never edited afterwards.
 """
 
