@@ -6,9 +6,10 @@ Each block's file and how it is applied come from the block or the sentence just
 Python block whose first line is `# path` is that file; "`path`:" writes the file; "Add to
 `path`" adds to it (after or before `anchor`, or imports at the top and the rest at the end);
 "in `path`" sets the lines with the same name (an assignment's name, an import's module). A code
-block with neither fails the test, so the pages and this test cannot drift apart. Then the
-project's own commands run, as the README says: `make fmt`, `make revision`, `make migrate`,
-`make lint`, and its tests. No chassis file may change.
+block with neither fails the test, so the pages and this test cannot drift apart (a formatter
+directive around a block is not its sentence). Then the project's own commands run, as the
+README says: `make fmt`, `make revision`, `make migrate`, `make lint`, and its tests. No chassis
+file may change.
 """
 
 from __future__ import annotations
@@ -152,7 +153,8 @@ def apply_recipes(project: Path) -> list[str]:
         text = section((project / page).read_text(), title)
         end = 0
         for block in BLOCK.finditer(text):
-            before = text[end : block.start()].strip().split("\n\n")[-1]
+            # Formatter directives (`<!-- fmt:off -->` around a fragment) are not the sentence.
+            before = re.sub(r"<!--.*?-->", "", text[end : block.start()]).strip().split("\n\n")[-1]
             end = block.end()
             if block["lang"] == "console":
                 commands += [
@@ -215,8 +217,9 @@ def test_docs_recipes_pass_the_projects_checks(bake: Bake) -> None:
         "make migrate",
         "uv run pytest tests/test_invoices.py",
     ]
-    # The code as printed is already formatted; only the imports a recipe adds need `make fmt`.
-    project.run("uv", "run", "--locked", "ruff", "format", "--check", "src", "tests")
+    # The code as printed is already formatted, and so are the pages' own code blocks (ruff formats
+    # Markdown too); only the imports a recipe adds need `make fmt`.
+    project.run("uv", "run", "--locked", "ruff", "format", "--check", ".")
     (project.path / "tests" / "test_recipe_checks.py").write_text(RECIPE_CHECKS.lstrip())
     project.run("make", "fmt")  # as the cron recipe says, for the imports it adds
     project.run("bash", "-c", commands[0])  # a SQLite database in the project, as in development
