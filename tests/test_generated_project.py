@@ -14,6 +14,7 @@ neither is there: they fail.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -74,7 +75,8 @@ def synced(cookies_session, project: Project) -> Synced:  # type: ignore[no-unty
 def run_suite(project: Project, target: str, *options: str) -> str:
     """`make <target>` (test-app or test-chassis) with extra pytest options; returns pytest's
     summary line, which must show tests passed and none skipped or failed."""
-    addopts = " ".join(["-q", "-p", "no:cacheprovider", *options])
+    # pytest splits PYTEST_ADDOPTS as a shell would: `-m "not slow"` must stay one argument.
+    addopts = shlex.join(["-q", "-p", "no:cacheprovider", *options])
     completed = project.run("make", target, env={"PYTEST_ADDOPTS": addopts}, timeout=1800)
     last_line = completed.stdout.strip().splitlines()[-1]
     assert " passed" in last_line and "skipped" not in last_line and "failed" not in last_line, last_line
